@@ -1,0 +1,3 @@
+from mlcost.cli import main
+
+main()

@@ -1,0 +1,75 @@
+import subprocess
+import sys
+
+import pytest
+
+from mlcost import units
+from mlcost.errors import MissingDependencyError, UsageError, import_optional
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("30_000_000", 30_000_000), ("5 G", 5_000_000_000), ("6.7B", 6_700_000_000), ("1.2e9", 1_200_000_000), (42, 42)],
+)
+def test_parse_count(text, expected):
+    assert units.parse_count(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("128 MiB", 128 * 2**20), ("4GiB", 4 * 2**30), ("4 GB", 4_000_000_000), ("1024", 1024), ("2 KiB", 2048)],
+)
+def test_parse_bytes(text, expected):
+    assert units.parse_bytes(text) == expected
+
+
+def test_parse_flops_and_duration_and_fraction():
+    assert units.parse_flops("1.2 GFLOPs") == 1_200_000_000
+    assert units.parse_duration("3h") == 3 * 3600
+    assert units.parse_duration("2 days") == 2 * 86_400
+    assert units.parse_duration("90 min") == 5400
+    assert units.parse_fraction("5%") == pytest.approx(0.05)
+    assert units.parse_fraction("0.25") == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("bad", ["abc", "5 parsecs", "nan", "inf", "1e999"])
+def test_parse_rejects(bad):
+    with pytest.raises(UsageError):
+        units.parse_bytes(bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_require_positive(bad):
+    with pytest.raises(UsageError):
+        units.require_positive(bad, "--hours")
+
+
+def test_format():
+    assert units.format_si(4_089_184_256, "MACs") == "4.09 GMACs"
+    assert units.format_bytes(1536) == "1.5 KiB"
+    assert units.PFS_DAY_FLOPS == 8.64e19
+
+
+def test_missing_dependency_names_the_extra():
+    with pytest.raises(MissingDependencyError) as info:
+        import_optional("surely_not_installed_pkg", "onnx")
+    assert "pip install 'mlcost[onnx]'" in str(info.value)
+    assert info.value.exit_code == 3
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from mlcost.cli import app; print(','.join(m for m in ('torch','fvcore','onnx','transformers','codecarbon','matplotlib','pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_every_command_has_help(cli):
+    from mlcost.cli import app
+    import typer.main
+
+    group = typer.main.get_command(app)
+    assert group.commands, "no command registered"
+    for name in group.commands:
+        result = cli(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Usage" in result.stdout
