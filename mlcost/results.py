@@ -193,6 +193,92 @@ def _row(cls: type, data: dict[str, Any]) -> Any:
 
 # --- ComputeEstimate (mlcost compute) — owned by mlcost/costs/compute.py ---
 
+COMPUTE_SCHEMA = "mlcost.compute/1"
+
+
+@dataclass(frozen=True)
+class AcceleratorUse:
+    """The accelerator a compute estimate is timed on; ``peak_flops_per_s`` is per chip, dense."""
+
+    name: str
+    count: int
+    precision: str
+    peak_flops_per_s: float
+    utilization: float  # model-FLOPs utilization (fraction of peak) used for the point estimate
+    utilization_low: float
+    utilization_high: float
+    source: str = ""  # where the peak comes from (hardware.csv row source, or --peak-tflops)
+
+
+@dataclass(frozen=True)
+class ComputeEstimate:
+    """Training compute: total FLOPs (1 MAC = 2 FLOPs), pfs-days (FLOPs / 8.64e19) and accelerator-hours.
+
+    ``gpu_hours`` is accelerator-hours summed over all chips (None without an accelerator);
+    ``wall_hours`` is gpu_hours / count.  ``range`` holds low/high bounds: {"flops": [lo, hi],
+    "pfs_days": [lo, hi], "gpu_hours": [lo, hi] | None, "utilization": [lo, hi] | None}.
+    """
+
+    method: str  # counting | params_tokens | hardware_time
+    flops: int
+    pfs_days: float
+    gpu_hours: float | None = None
+    wall_hours: float | None = None
+    range: dict[str, Any] = field(default_factory=dict)
+    accelerator: AcceleratorUse | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # what the method was given (units in the keys)
+    breakdown: dict[str, Any] = field(default_factory=dict)  # the terms that sum to flops
+    trend: dict[str, Any] = field(default_factory=dict)  # placement among AI-and-Compute results
+    assumptions: tuple[str, ...] = ()
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": COMPUTE_SCHEMA,
+            "method": self.method,
+            "model": self.model,
+            "flops": self.flops,
+            "pfs_days": self.pfs_days,
+            "gpu_hours": self.gpu_hours,
+            "wall_hours": self.wall_hours,
+            "range": self.range,
+            "accelerator": asdict(self.accelerator) if self.accelerator else None,
+            "inputs": self.inputs,
+            "breakdown": self.breakdown,
+            "trend": self.trend,
+            "assumptions": list(self.assumptions),
+            "conventions": {"flops_per_mac": FLOPS_PER_MAC, "flop": FLOP_CONVENTION, "pfs_day_flops": 8.64e19},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ComputeEstimate:
+        """Read back what ``to_dict`` wrote (``mlcost compute --format json``)."""
+        if not isinstance(data, dict) or data.get("schema") != COMPUTE_SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise InputError(f"not an mlcost compute estimate: expected schema {COMPUTE_SCHEMA!r}, found {found!r}")
+        try:
+            acc = data.get("accelerator")
+            flops = data["flops"]
+            if isinstance(flops, bool) or not isinstance(flops, (int, float)) or not flops >= 0:
+                raise ValueError(f"flops must be a non-negative number, got {flops!r}")
+            return cls(
+                method=str(data["method"]),
+                flops=int(flops),
+                pfs_days=float(data["pfs_days"]),
+                gpu_hours=None if data.get("gpu_hours") is None else float(data["gpu_hours"]),
+                wall_hours=None if data.get("wall_hours") is None else float(data["wall_hours"]),
+                range=dict(data.get("range") or {}),
+                accelerator=_row(AcceleratorUse, acc) if acc else None,
+                inputs=dict(data.get("inputs") or {}),
+                breakdown=dict(data.get("breakdown") or {}),
+                trend=dict(data.get("trend") or {}),
+                assumptions=tuple(data.get("assumptions") or ()),
+                model=data.get("model"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"malformed mlcost compute estimate: {type(exc).__name__}: {exc}") from None
+
+
 # --- EnergyEstimate, CarbonEstimate (mlcost carbon) — owned by mlcost/costs/energy.py, carbon.py ---
 
 # --- BudgetReport (mlcost check) — owned by mlcost/budgets.py ---

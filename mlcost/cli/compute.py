@@ -1,0 +1,175 @@
+"""`mlcost compute`: training compute in FLOPs and petaflop/s-days (counting, 6ND, or hardware x time).
+
+Imports only typer and light mlcost modules at top level: torch loads only when a MODEL is profiled.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mlcost.errors import InputError, UsageError
+
+FORMATS = ("table", "json", "markdown")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        raise UsageError(f"--input-shape: cannot read {text!r} (expected e.g. 1,3,224,224)") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise UsageError(f"--input-shape: {text!r} needs positive dimensions")
+    return dims
+
+
+def _args(pairs: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--arg: expected key=value, got {pair!r}")
+        try:
+            out[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value
+    return out
+
+
+def _load_profile(path: Path):
+    from mlcost.results import Profile
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--profile: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"--profile: cannot read {path} as JSON ({type(exc).__name__}: {exc})") from None
+    return Profile.from_dict(data)
+
+
+def _choose_method(model, profile, flops_per_sample, params, hours, days) -> str:
+    given = {
+        "counting": [n for n, v in (("MODEL", model), ("--profile", profile), ("--flops-per-sample", flops_per_sample)) if v is not None],
+        "params_tokens": ["--params"] if params is not None else [],
+        "hardware_time": [n for n, v in (("--hours", hours), ("--days", days)) if v is not None],
+    }
+    chosen = [m for m, names in given.items() if names]
+    if len(chosen) > 1:
+        parts = "; ".join(f"{m} ({', '.join(given[m])})" for m in chosen)
+        raise UsageError(f"inputs for two methods at once: {parts}; choose one")
+    if not chosen:
+        raise UsageError(
+            "nothing to estimate: give MODEL, --profile or --flops-per-sample with --samples/--tokens (counting), "
+            "--params with --tokens (6ND), or --gpu with --hours/--days (hardware x time)"
+        )
+    names = given[chosen[0]]
+    if len(names) > 1:
+        raise UsageError(f"give only one of {', '.join(names)}")
+    return chosen[0]
+
+
+def compute_command(
+    model: Optional[str] = typer.Argument(None, help="A model to profile (file.py:factory, .onnx, .pt2, HF dir, ...)."),
+    input_shape: list[str] = typer.Option([], "--input-shape", help="Input shape of the profiled MODEL, e.g. 1,3,224,224 (repeatable)."),
+    input_dtype: list[str] = typer.Option([], "--input-dtype", help="Input dtype per --input-shape (default float32)."),
+    arg: list[str] = typer.Option([], "--arg", help="key=value passed to the model factory (repeatable)."),
+    backend: str = typer.Option("auto", "--backend", help="Counting backend for MODEL: auto|fvcore|torch."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="A profile written by `mlcost profile --format json`."),
+    flops_per_sample: Optional[str] = typer.Option(None, "--flops-per-sample", help="Forward FLOPs per sample (or per token with --tokens)."),
+    samples: Optional[str] = typer.Option(None, "--samples", help="Training examples per epoch (counting)."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Training tokens (6ND, or counting per token)."),
+    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the data."),
+    params: Optional[str] = typer.Option(None, "--params", help="Parameters N for C = 6·N·D (e.g. 7B, 1e9)."),
+    layers: Optional[int] = typer.Option(None, "--layers", help="n_layer, for Kaplan's attention term."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="n_ctx (tokens per sequence), for the attention term."),
+    d_model: Optional[int] = typer.Option(None, "--d-model", help="d_model (= d_attn), for the attention term."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help="Accelerator (see `mlcost reference hardware`): a100, h100, v100, tpu v3 ..."),
+    count: int = typer.Option(1, "--count", help="Number of accelerators."),
+    hours: Optional[float] = typer.Option(None, "--hours", help="Training time in hours (hardware x time)."),
+    days: Optional[float] = typer.Option(None, "--days", help="Training time in days (hardware x time)."),
+    utilization: Optional[str] = typer.Option(None, "--utilization", help="Model-FLOPs utilization, 0.4 or 40% (default 33%, AI and Compute)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32|tf32|bf16|fp16|fp8 (default: the chip's 16-bit tensor peak, else fp32)."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="Dense peak TFLOP/s per chip, overriding the table."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table|json|markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the AI-and-Compute trend with this run marked: FILE.png or FILE.svg."),
+) -> None:
+    """Training compute in FLOPs and petaflop/s-days, with time on an accelerator.
+
+    Methods (one at a time): counting (MODEL / --profile / --flops-per-sample, with --samples or
+    --tokens, x3 for forward+backward, x --epochs); parameters x tokens (--params N --tokens D: 6ND,
+    plus Kaplan's attention term with --layers/--seq-len/--d-model); hardware x time
+    (--gpu NAME --count N --hours H at --utilization, default 33%).
+    """
+    from mlcost.costs import compute as cm
+    from mlcost.render import emit
+    from mlcost.units import parse_count, parse_flops, parse_fraction
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise UsageError(f"--plot: {plot} must end in .png or .svg")
+    method = _choose_method(model, profile, flops_per_sample, params, hours, days)
+    if model is None and (input_shape or input_dtype or arg):
+        raise UsageError("--input-shape, --input-dtype and --arg describe a MODEL to profile; none was given")
+    if params is None and any(v is not None for v in (layers, seq_len, d_model)):
+        raise UsageError("--layers, --seq-len and --d-model add the attention term to --params/--tokens (6ND)")
+    n_samples = parse_count(samples, "--samples") if samples is not None else None
+    n_tokens = parse_count(tokens, "--tokens") if tokens is not None else None
+    util = parse_fraction(utilization, "--utilization") if utilization is not None else None
+    hw = {"gpu": gpu, "count": count, "utilization": util, "precision": precision, "peak_tflops": peak_tflops}
+
+    if method == "counting":
+        if n_samples is None and n_tokens is None:
+            raise UsageError("counting needs the data size: --samples N or --tokens N")
+        if n_samples is not None and n_tokens is not None:
+            raise UsageError("give --samples or --tokens, not both")
+        if model is not None or profile is not None:
+            if model is not None:
+                from mlcost.profiling import profile as run_profile
+
+                prof = run_profile(
+                    model, input_shapes=tuple(_shape(s) for s in input_shape), input_dtypes=tuple(input_dtype),
+                    factory_args=_args(arg), backend=backend,
+                )
+            else:
+                prof = _load_profile(profile)
+            est = cm.from_profile(prof, samples=n_samples, tokens=n_tokens, epochs=epochs, **hw)
+        else:
+            unit = "token" if n_tokens is not None else "sample"
+            est = cm.from_flops_per_sample(
+                parse_flops(flops_per_sample, "--flops-per-sample"), samples=n_tokens or n_samples, epochs=epochs,
+                unit=unit, **hw,
+            )
+    elif method == "params_tokens":
+        if n_tokens is None:
+            raise UsageError("--params needs --tokens (C = 6·N·D)")
+        if n_samples is not None:
+            raise UsageError("--samples belongs to the counting method; 6ND takes --tokens")
+        est = cm.from_params_tokens(parse_count(params, "--params"), n_tokens, layers=layers, seq_len=seq_len,
+                                    d_model=d_model, epochs=epochs, **hw)
+    else:
+        if hours is not None and days is not None:
+            raise UsageError("give --hours or --days, not both")
+        if n_samples is not None or n_tokens is not None or epochs != 1.0:
+            raise UsageError("--samples/--tokens/--epochs belong to counting or 6ND, not to hardware x time")
+        if gpu is None and peak_tflops is None:
+            raise UsageError("hardware x time needs --gpu NAME (or --peak-tflops)")
+        seconds = hours * 3600 if hours is not None else days * 86_400
+        est = cm.from_hardware(gpu, count, seconds, utilization=util, precision=precision, peak_tflops=peak_tflops)
+
+    from mlcost.render.compute import render
+
+    if plot is not None:
+        from mlcost.render.plot import plot_trend
+
+        plot_trend(est, plot)
+    emit(render(est, fmt), output)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compute")(compute_command)

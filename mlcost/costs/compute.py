@@ -1,0 +1,306 @@
+"""Training compute: FLOPs and petaflop/s-days by the methods of OpenAI's "AI and Compute".
+
+Three methods, each returning a :class:`~mlcost.results.ComputeEstimate`:
+
+* counting (``from_profile``, ``from_flops_per_sample``): forward FLOPs per example x (1 + backward
+  ratio) x examples x epochs.  The backward ratio is 2 (forward + backward = 3x forward) unless a
+  profile measured its backward pass.
+* parameters x tokens (``from_params_tokens``): C = 6·N·D (Kaplan et al. 2020), plus the attention
+  term 6·n_layer·n_ctx·d_attn per token (3x Kaplan's forward 2·n_layer·n_ctx·d_attn) when the
+  shape is given.
+* hardware x time (``from_hardware``): count x peak FLOP/s x seconds x utilization.
+
+Every estimate can be timed on an accelerator from reference_data/hardware.csv at a stated
+model-FLOPs utilization, with a low/high range.  Units: FLOPs (1 MAC = 2 FLOPs), seconds, hours.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from mlcost.errors import UsageError
+from mlcost.refdata import PRECISIONS, find_accelerator, read_csv
+from mlcost.results import AcceleratorUse, ComputeEstimate, Profile
+from mlcost.units import PFS_DAY_FLOPS, format_si
+
+#: "We typically assume a 33% utilization for GPUs and a 17% utilization for CPU's ... except where we
+#: have more specific information" -- OpenAI, AI and Compute (2018), appendix.
+DEFAULT_UTILIZATION = 0.33
+CPU_UTILIZATION = 0.17
+#: Low/high model-FLOPs utilization.  High 0.50: AI and Compute uses 0.50 for DeepSpeech2 where it had
+#: specific information.  Low 0.25: mlcost's assumption (a quarter of peak), not a published figure.
+UTILIZATION_RANGE = (0.25, 0.50)
+UTILIZATION_SOURCE = (
+    "utilization {u:.0%} (OpenAI 'AI and Compute' 2018: 33% assumed for GPUs), range "
+    "{lo:.0%}-{hi:.0%} (high: the 50% that post uses for DeepSpeech2; low: mlcost's assumption)"
+)
+#: Forward + backward = 3 x forward: "3 for forward and backward pass" (AI and Compute; Kaplan et al.).
+DEFAULT_BACKWARD_RATIO = 2.0
+METHODS = ("counting", "params_tokens", "hardware_time")
+
+
+def _positive(value: Any, what: str, *, integer: bool = False) -> float:
+    """Reject None, bools, NaN, infinities, zero and negatives with one clear line."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{what} must be a number, got {value!r}")
+    if math.isnan(value) or math.isinf(value):
+        raise UsageError(f"{what} must be a finite number, got {value}")
+    if value <= 0:
+        raise UsageError(f"{what} must be positive, got {value:g}")
+    if integer and value != int(value):
+        raise UsageError(f"{what} must be a whole number, got {value:g}")
+    return value
+
+
+def _num(x: float) -> int | float:
+    """Whole numbers as ints in JSON (1e9 -> 1000000000), others unchanged."""
+    return int(x) if float(x).is_integer() and abs(x) < 2**63 else x
+
+
+def _utilization(utilization: float | None) -> tuple[float, float, float, bool]:
+    """(point, low, high, assumed?)  A user-given utilization is its own range."""
+    if utilization is None:
+        return DEFAULT_UTILIZATION, *UTILIZATION_RANGE, True
+    u = _positive(utilization, "utilization")
+    if u > 1:
+        raise UsageError(f"utilization is a fraction of peak (0-1], got {u:g}")
+    return u, u, u, False
+
+
+def resolve_accelerator(
+    gpu: str | None, count: int = 1, *, utilization: float | None = None, precision: str | None = None,
+    peak_tflops: float | None = None,
+) -> tuple[AcceleratorUse, list[str]] | None:
+    """The accelerator to time a run on, and the assumptions that choice makes.  None without one."""
+    count = int(_positive(count, "count", integer=True))
+    if precision is not None and precision.lower() not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if gpu is None and peak_tflops is None:
+        return None
+    u, lo, hi, assumed = _utilization(utilization)
+    notes: list[str] = []
+    if peak_tflops is not None:
+        peak = _positive(peak_tflops, "peak TFLOP/s") * 1e12
+        name = find_accelerator(gpu).name if gpu else "custom accelerator"
+        prec = (precision or "as given").lower()
+        source = "--peak-tflops (given by the user)"
+        notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} as given by --peak-tflops (hardware table not used)")
+    else:
+        acc = find_accelerator(gpu)
+        peak, prec = acc.peak_flops(precision)
+        name, source = acc.name, acc.source
+        how = "as chosen by --precision" if precision else "the chip's default: dense 16-bit tensor peak where it has one, else FP32"
+        notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} at {prec} ({how}; dense, no sparsity; reference_data/hardware.csv)")
+    if assumed:
+        notes.append(UTILIZATION_SOURCE.format(u=u, lo=lo, hi=hi))
+    else:
+        notes.append(f"utilization {u:.0%} as given")
+    return AcceleratorUse(name, count, prec, peak, u, lo, hi, source), notes
+
+
+def _finish(
+    method: str, flops: float, *, acc: tuple[AcceleratorUse, list[str]] | None, assumptions: list[str],
+    inputs: dict[str, Any], breakdown: dict[str, Any], model: str | None = None,
+    flops_range: tuple[float, float] | None = None, gpu_hours: float | None = None,
+) -> ComputeEstimate:
+    flops_lo, flops_hi = flops_range or (flops, flops)
+    rng: dict[str, Any] = {
+        "flops": [round(flops_lo), round(flops_hi)],
+        "pfs_days": [flops_lo / PFS_DAY_FLOPS, flops_hi / PFS_DAY_FLOPS],
+        "gpu_hours": None,
+        "utilization": None,
+    }
+    accel, wall = None, None
+    if acc is not None:
+        accel, notes = acc
+        assumptions = [*assumptions, *notes]
+        rng["utilization"] = [accel.utilization_low, accel.utilization_high]
+        if gpu_hours is None:  # time the counted FLOPs: hours = FLOPs / (peak x utilization) / 3600
+            per_chip = accel.peak_flops_per_s * 3600
+            gpu_hours = flops / (per_chip * accel.utilization)
+            rng["gpu_hours"] = [flops / (per_chip * accel.utilization_high), flops / (per_chip * accel.utilization_low)]
+        else:
+            rng["gpu_hours"] = [gpu_hours, gpu_hours]
+        wall = gpu_hours / accel.count
+    return ComputeEstimate(
+        method=method, flops=round(flops), pfs_days=flops / PFS_DAY_FLOPS, gpu_hours=gpu_hours, wall_hours=wall,
+        range=rng, accelerator=accel, inputs=inputs, breakdown=breakdown, trend=trend_position(flops / PFS_DAY_FLOPS),
+        assumptions=tuple(assumptions), model=model,
+    )
+
+
+def from_flops_per_sample(
+    flops_per_sample: float, *, samples: float, epochs: float = 1.0, backward_ratio: float = DEFAULT_BACKWARD_RATIO,
+    gpu: str | None = None, count: int = 1, utilization: float | None = None, precision: str | None = None,
+    peak_tflops: float | None = None, model: str | None = None, unit: str = "sample",
+    extra_assumptions: tuple[str, ...] = (), backward_measured: bool = False,
+) -> ComputeEstimate:
+    """Counting: forward FLOPs per sample (or token) x (1 + backward_ratio) x samples x epochs."""
+    fwd = _positive(flops_per_sample, f"forward FLOPs per {unit}")
+    n = _positive(samples, f"number of {unit}s")
+    ep = _positive(epochs, "epochs")
+    if backward_ratio is None or isinstance(backward_ratio, bool) or not backward_ratio >= 0 or math.isinf(backward_ratio):
+        raise UsageError(f"backward ratio must be a finite number >= 0, got {backward_ratio!r}")
+    acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
+    forward_total = fwd * n * ep
+    flops = forward_total * (1 + backward_ratio)
+    assumptions = list(extra_assumptions)
+    if backward_measured:
+        assumptions.append(f"backward = {backward_ratio:.3g} x forward, as measured in the profile")
+    elif backward_ratio == DEFAULT_BACKWARD_RATIO:
+        assumptions.append("backward = 2 x forward, so training = 3 x forward (AI and Compute; Kaplan et al. 2020)")
+    else:
+        assumptions.append(f"backward = {backward_ratio:g} x forward, as given")
+    if ep != 1:
+        assumptions.append(f"{ep:g} epochs over {n:g} {unit}s")
+    inputs = {f"flops_per_{unit}": _num(fwd), f"{unit}s": _num(n), "epochs": _num(ep), "backward_ratio": _num(backward_ratio)}
+    breakdown = {"flops_forward": round(forward_total), "flops_backward": round(forward_total * backward_ratio)}
+    return _finish("counting", flops, acc=acc, assumptions=assumptions, inputs=inputs, breakdown=breakdown, model=model)
+
+
+def _profile_batch(profile: Profile) -> int:
+    """Examples in the profile's first input (its leading dimension); 1 when unknown."""
+    if profile.inputs and profile.inputs[0].shape:
+        return max(int(profile.inputs[0].shape[0]), 1)
+    return 1
+
+
+def _profile_tokens(profile: Profile) -> int:
+    """Tokens in the profile's input: the elements of its first integer (token-id) input, else of the first input."""
+    for spec in profile.inputs:
+        if "int" in spec.dtype and spec.shape:
+            return math.prod(spec.shape)
+    if profile.inputs and profile.inputs[0].shape:
+        return math.prod(profile.inputs[0].shape[:2])
+    raise UsageError("the profile records no input shape, so FLOPs per token are unknown; use --flops-per-sample")
+
+
+def from_profile(
+    profile: Profile, *, samples: float | None = None, tokens: float | None = None, epochs: float = 1.0,
+    gpu: str | None = None, count: int = 1, utilization: float | None = None, precision: str | None = None,
+    peak_tflops: float | None = None,
+) -> ComputeEstimate:
+    """Counting from a profile: its forward FLOPs are per its input; divide down to one sample or token."""
+    if profile.flops_forward is None:
+        raise UsageError(f"the profile of {profile.model} has no FLOP count (only tensors were read); "
+                         "use --params and --tokens instead")
+    if (samples is None) == (tokens is None):
+        raise UsageError("give the training set size as exactly one of --samples or --tokens")
+    fwd = _positive(profile.flops_forward, "the profile's forward FLOPs")
+    if tokens is not None:
+        per_input, unit, n = _profile_tokens(profile), "token", tokens
+    else:
+        per_input, unit, n = _profile_batch(profile), "sample", samples
+    notes = [f"forward FLOPs per {unit} = profile forward {format_si(fwd, 'FLOPs')} / {per_input} {unit}s in the "
+             f"profiled input ({profile.backend or 'unknown'} backend)"]
+    ratio, measured = DEFAULT_BACKWARD_RATIO, False
+    if profile.flops_backward is not None:
+        ratio, measured = profile.flops_backward / fwd, True
+    if profile.unsupported_ops:
+        ops = sorted({u.op for u in profile.unsupported_ops})
+        notes.append(f"the profile did not count {len(ops)} operator kind(s): {', '.join(ops[:5])}; FLOPs are a lower bound")
+    return from_flops_per_sample(
+        fwd / per_input, samples=n, epochs=epochs, backward_ratio=ratio, gpu=gpu, count=count,
+        utilization=utilization, precision=precision, peak_tflops=peak_tflops, model=profile.model, unit=unit,
+        extra_assumptions=tuple(notes), backward_measured=measured,
+    )
+
+
+def from_params_tokens(
+    params: float, tokens: float, *, layers: int | None = None, seq_len: int | None = None,
+    d_model: int | None = None, epochs: float = 1.0, gpu: str | None = None, count: int = 1,
+    utilization: float | None = None, precision: str | None = None, peak_tflops: float | None = None,
+    model: str | None = None,
+) -> ComputeEstimate:
+    """C = 6·N·D, plus 6·n_layer·n_ctx·d_attn per token (d_attn = d_model) when the shape is given."""
+    n = _positive(params, "parameters")
+    d = _positive(tokens, "tokens") * _positive(epochs, "epochs")
+    shape = (layers, seq_len, d_model)
+    if any(v is not None for v in shape) and not all(v is not None for v in shape):
+        raise UsageError("the attention term needs all of --layers, --seq-len and --d-model")
+    acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
+    dense = 6 * n * d
+    assumptions = ["C = 6·N·D: 2·N forward + 4·N backward FLOPs per token (Kaplan et al. 2020, Table 1); "
+                   "N counts non-embedding parameters in Kaplan's convention, here N is the number given"]
+    breakdown: dict[str, Any] = {"flops_6nd": round(dense), "flops_attention": 0}
+    inputs: dict[str, Any] = {"params": _num(n), "tokens": _num(tokens), "epochs": _num(epochs)}
+    attention = 0.0
+    if layers is not None:
+        nl = _positive(layers, "layers", integer=True)
+        ctx = _positive(seq_len, "sequence length", integer=True)
+        dm = _positive(d_model, "d_model", integer=True)
+        attention = 6 * nl * ctx * dm * d
+        breakdown["flops_attention"] = round(attention)
+        inputs.update(layers=int(nl), seq_len=int(ctx), d_model=int(dm))
+        assumptions.append("attention term: 3 x Kaplan's forward 2·n_layer·n_ctx·d_attn per token, with d_attn = d_model")
+    else:
+        assumptions.append("attention (context-dependent) FLOPs left out: give --layers, --seq-len, --d-model to add them")
+    if epochs != 1:
+        assumptions.append(f"D = {tokens:g} tokens x {epochs:g} epochs")
+    return _finish("params_tokens", dense + attention, acc=acc, assumptions=assumptions, inputs=inputs,
+                   breakdown=breakdown, model=model)
+
+
+def from_hardware(
+    gpu: str | None, count: int, seconds: float, *, utilization: float | None = None, precision: str | None = None,
+    peak_tflops: float | None = None, model: str | None = None,
+) -> ComputeEstimate:
+    """Hardware x time: count x peak FLOP/s x seconds x utilization (low/high from the utilization range)."""
+    secs = _positive(seconds, "training time")
+    acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
+    if acc is None:
+        raise UsageError("the hardware x time method needs --gpu NAME (or --peak-tflops)")
+    accel, _ = acc
+    peak_seconds = accel.count * accel.peak_flops_per_s * secs
+    flops = peak_seconds * accel.utilization
+    inputs = {"gpu": accel.name, "count": accel.count, "seconds": _num(secs),
+              "peak_flops_per_s": _num(accel.peak_flops_per_s), "utilization": accel.utilization}
+    return _finish(
+        "hardware_time", flops, acc=acc, assumptions=[], inputs=inputs,
+        breakdown={"peak_flops_x_seconds": round(peak_seconds)}, model=model,
+        flops_range=(peak_seconds * accel.utilization_low, peak_seconds * accel.utilization_high),
+        gpu_hours=accel.count * secs / 3600,
+    )
+
+
+# --- the trend of "AI and Compute" (reference_data/ai_and_compute.csv) ---
+
+@functools.cache
+def reference_results() -> tuple[dict[str, Any], ...]:
+    """Rows of ai_and_compute.csv that carry a value, as dicts with float ``pfs_days``."""
+    out = []
+    for row in read_csv("ai_and_compute"):
+        if (row.get("pfs_days") or "").strip():
+            out.append({**row, "pfs_days": float(row["pfs_days"])})
+    return tuple(out)
+
+
+def trend_position(pfs_days: float) -> dict[str, Any]:
+    """Where PFS_DAYS falls among the headline results: the neighbours below/above and the ratio to AlexNet."""
+    rows = sorted((r for r in reference_results() if r["group"] == "headline"), key=lambda r: r["pfs_days"])
+    if not rows or not pfs_days > 0:
+        return {}
+    below = [r for r in rows if r["pfs_days"] <= pfs_days]
+    above = [r for r in rows if r["pfs_days"] > pfs_days]
+    alexnet = next((r for r in rows if r["name"] == "AlexNet"), None)
+    lo = below[-1]["name"] if below else None
+    hi = above[0]["name"] if above else None
+    x_alexnet = pfs_days / alexnet["pfs_days"] if alexnet else None
+    if lo and hi:
+        where = f"between {lo} and {hi}"
+    elif hi:
+        where = f"below {hi}, the smallest headline result"
+    else:
+        where = f"above {lo}, the largest headline result with a published value"
+    if x_alexnet is not None:
+        where += f"; {_times(x_alexnet)} AlexNet"
+    return {"below": lo, "above": hi, "x_alexnet": x_alexnet, "text": where}
+
+
+def _times(x: float) -> str:
+    if x >= 10:
+        return f"{x:,.0f}x"
+    if x >= 1:
+        return f"{x:.2g}x"
+    return f"1/{1 / x:,.0f} of"
