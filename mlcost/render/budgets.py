@@ -1,0 +1,173 @@
+"""Render a BudgetReport (``mlcost check``): text, json, markdown, github annotations, junit XML.
+
+Every renderer returns a string; only ``mlcost.cli.check`` writes it (and the GitHub step summary).
+Values are shown with SI prefixes (FLOPs, MACs, params) or binary ones (bytes); JSON keeps base units.
+"""
+from __future__ import annotations
+
+import math
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from mlcost.render import to_json
+from mlcost.results import BudgetReport, BudgetRow
+from mlcost.units import format_bytes, format_si
+
+FORMATS = ("text", "json", "markdown", "github", "junit")
+MARKDOWN_HEADING = "## mlcost budget report"
+MARKDOWN_MARKER = "<!-- mlcost-check -->"
+_VERDICT = {"pass": "ok", "warn": "near limit", "fail": "EXCEEDED", "skip": "skipped"}
+_ICON = {"pass": "✅ ok", "warn": "⚠️ near limit", "fail": "❌ exceeded", "skip": "➖ skipped"}
+
+
+def fmt_value(row: BudgetRow, value: float | int | None) -> str:
+    if value is None:
+        return "—"
+    if row.unit == "bytes":
+        return format_bytes(value)
+    if row.unit in ("pfs-days", "kg CO2e"):
+        return f"{value:.4g} {row.unit}"
+    if row.unit == "params":
+        return format_si(value)
+    return format_si(value, row.unit)
+
+
+def fmt_limit(row: BudgetRow) -> str:
+    if row.kind == "increase":
+        return f"+{(row.max_increase or 0) * 100:g}%" + (f" ({fmt_value(row, row.limit)})" if row.limit is not None else "")
+    return fmt_value(row, row.limit)
+
+
+def fmt_change(row: BudgetRow) -> str:
+    if row.change is None:
+        return "—"
+    if math.isinf(row.change):
+        return "+inf%"
+    return f"{row.change * 100:+.2f}%"
+
+
+def _summary(report: BudgetReport) -> str:
+    fail, warn, ok, skip = (report.count(v) for v in ("fail", "warn", "pass", "skip"))
+    head = f"{fail} budget{'s' if fail != 1 else ''} exceeded" if fail else "all budgets met"
+    parts = [head, f"{warn} near the limit", f"{ok} within budget"] + ([f"{skip} skipped"] if skip else [])
+    base = f"; baseline {report.baseline}" if report.baseline else ""
+    return f"{', '.join(parts)} ({len(report.models)} model{'s' if len(report.models) != 1 else ''}{base})"
+
+
+def _cells(row: BudgetRow, verdicts: dict[str, str]) -> list[str]:
+    return [row.model, row.budget, fmt_value(row, row.value), fmt_limit(row), fmt_change(row), verdicts[row.verdict]]
+
+
+_HEAD = ["model", "budget", "value", "limit", "change", "verdict"]
+
+
+def render_text(report: BudgetReport) -> str:
+    """A plain aligned table (no colour, no terminal-width wrapping: CI logs keep it intact)."""
+    table = [_HEAD] + [_cells(r, _VERDICT) for r in report.rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
+    lines = [f"mlcost check: {report.config}"]
+    for n, cells in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if i < 2 or i == 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if not report.rows:
+        lines.append("(no budgets configured)")
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report: BudgetReport) -> str:
+    return to_json(report.to_dict())
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(report: BudgetReport) -> str:
+    """For a sticky PR comment: the first line is always MARKDOWN_HEADING, then the hidden marker."""
+    status = "❌" if report.exceeded else ("⚠️" if report.count("warn") else "✅")
+    lines = [MARKDOWN_HEADING, MARKDOWN_MARKER, "", f"{status} {_summary(report)}", ""]
+    lines.append("| " + " | ".join(h.capitalize() for h in _HEAD) + " |")
+    lines.append("|" + "|".join(["---", "---", "---:", "---:", "---:", "---"]) + "|")
+    for row in report.rows:
+        lines.append("| " + " | ".join(_md_escape(c) for c in _cells(row, _ICON)) + " |")
+    for n in report.notes:
+        lines += ["", f"> {_md_escape(n)}"]
+    lines += ["", f"<sub>config: `{report.config}` · warn at {report.warn_at * 100:g}% of a limit · "
+              "1 multiply-add = 2 FLOPs</sub>"]
+    return "\n".join(lines) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    # GitHub workflow-command escaping (actions/toolkit command.ts)
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotations(report: BudgetReport) -> list[str]:
+    """``::error`` for each exceeded budget, ``::warning`` near a limit, pointing at the budget's config line."""
+    out = []
+    for row in report.rows:
+        if row.verdict not in ("fail", "warn"):
+            continue
+        level = "error" if row.verdict == "fail" else "warning"
+        props = [f"file={_escape_property(report.config)}"]
+        if row.line:
+            props.append(f"line={row.line}")
+        title = f"mlcost budget {'exceeded' if row.verdict == 'fail' else 'near limit'}: {row.model} {row.budget}"
+        props.append(f"title={_escape_property(title)}")
+        out.append(f"::{level} {','.join(props)}::{_escape_data(row.message)}")
+    for n in report.notes:
+        out.append(f"::notice title={_escape_property('mlcost check')}::{_escape_data(n)}")
+    return out
+
+
+def render_github(report: BudgetReport) -> str:
+    """Annotations, then the text table for the log.  The step summary is written by ``write_step_summary``."""
+    return "\n".join(annotations(report) + [render_text(report).rstrip("\n")]) + "\n"
+
+
+def write_step_summary(report: BudgetReport, env: dict[str, str] | None = None) -> Path | None:
+    """Append the markdown report to ``$GITHUB_STEP_SUMMARY`` when it is set; returns the file written."""
+    target = (env if env is not None else os.environ).get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as fh:  # append: other steps write the same file
+        fh.write(render_markdown(report) + "\n")
+    return path
+
+
+def render_junit(report: BudgetReport) -> str:
+    """One testcase per model and budget; failures carry value, limit, baseline and change."""
+    suites = ET.Element("testsuites", name="mlcost check")
+    for model in report.models:
+        rows = [r for r in report.rows if r.model == model]
+        suite = ET.SubElement(suites, "testsuite", name=f"mlcost check: {model}", tests=str(len(rows)),
+                              failures=str(sum(r.verdict == "fail" for r in rows)), errors="0",
+                              skipped=str(sum(r.verdict == "skip" for r in rows)))
+        for row in rows:
+            case = ET.SubElement(suite, "testcase", classname=f"mlcost.check.{model}", name=row.budget,
+                                 file=report.config, **({"line": str(row.line)} if row.line else {}))
+            detail = (f"value: {row.value} {row.unit}\nlimit: {row.limit} {row.unit}\n"
+                      f"baseline: {row.baseline}\nchange: {fmt_change(row)}\n")
+            if row.verdict == "fail":
+                failure = ET.SubElement(case, "failure", message=row.message, type="BudgetExceeded")
+                failure.text = detail
+            elif row.verdict == "skip":
+                ET.SubElement(case, "skipped", message=row.message)
+            else:
+                ET.SubElement(case, "system-out").text = row.message + ("  [near the limit]" if row.verdict == "warn" else "")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def render(report: BudgetReport, fmt: str) -> str:
+    return {"text": render_text, "json": render_json, "markdown": render_markdown, "github": render_github,
+            "junit": render_junit}[fmt](report)
