@@ -45,7 +45,12 @@ def measure(model: ModelConfig, profile: Profile) -> dict[str, float | int]:
         "training_memory": p.memory.training_peak_bytes,
     }
     if model.needs_compute:
-        values.update(_costs(model, p))
+        try:
+            values.update(_costs(model, p))
+        except MissingDependencyError:
+            raise
+        except MlcostError as exc:
+            raise _with_context(exc, f"model {model.name!r}") from exc
     for metric, budget in model.budgets.items():
         if values.get(metric) is None:
             why = "no graph was counted" if metric in ("flops", "macs") else "the profile does not report it"
@@ -63,7 +68,7 @@ def _costs(model: ModelConfig, profile: Profile) -> dict[str, float]:
                                gpu=c.get("gpu"), count=c.get("gpu_count", 1), utilization=c.get("utilization"),
                                precision=c.get("gpu_precision"))
     out: dict[str, float] = {"pfs_days": float(est.pfs_days)}
-    if "co2e_kg" in model.budgets or "co2e_kg" in model.increase or c.get("gpu"):
+    if c.get("gpu"):  # CO2e needs the accelerator (the load checks max_co2e_kg has one)
         from mlcost.costs import carbon
 
         co2 = carbon.from_flops(est.flops, gpu=c["gpu"], count=c.get("gpu_count", 1), utilization=c.get("utilization"),
@@ -85,7 +90,7 @@ def _fmt(metric: str, value: float | int | None) -> str:
         return format_bytes(value)
     if metric in ("pfs_days", "co2e_kg"):
         return f"{value:.4g} {unit}"
-    return format_si(value, "" if unit == "params" else unit) + (" params" if unit == "params" else "")
+    return format_si(value, "" if unit == "params" else unit)
 
 
 def _pct(change: float | None) -> str:
