@@ -281,6 +281,85 @@ class ComputeEstimate:
 
 # --- EnergyEstimate, CarbonEstimate (mlcost carbon) — owned by mlcost/costs/energy.py, carbon.py ---
 
+CARBON_SCHEMA = "mlcost.carbon/1"
+
+
+@dataclass(frozen=True)
+class EnergyEstimate:
+    """Energy of a job in kWh.  ``energy_kwh`` is at the facility (IT energy x PUE)."""
+
+    method: str  # "gpu" | "power" | "energy" | "flops" | "strubell2019"
+    energy_kwh: float
+    energy_low_kwh: float
+    energy_high_kwh: float
+    it_energy_kwh: float  # before PUE (what codecarbon would meter at the machine)
+    pue: float
+    hours: float | None = None  # wall-clock hours of the job
+    gpu: str | None = None
+    count: int | None = None
+    gpu_power_watts: float | None = None  # one accelerator's assumed average draw
+    host_power_watts: float | None = None  # CPU + DRAM of the host(s), whole job
+    total_power_watts: float | None = None  # whole job, before PUE
+    gpu_hours: float | None = None  # accelerator-hours (count x hours)
+    flops: float | None = None
+    utilization: float | None = None
+    precision: str | None = None
+    assumptions: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class CarbonEstimate:
+    """CO2e of a job in kg (lbs beside), its cost in USD, with ranges, equivalents and provenance."""
+
+    energy: EnergyEstimate
+    intensity: dict[str, Any]  # GridIntensity.to_dict(): value_g_per_kwh, region, resolved, source, year, notes
+    co2e_kg: float
+    co2e_low_kg: float
+    co2e_high_kg: float
+    cost_usd: float | None = None
+    cost_low_usd: float | None = None
+    cost_high_usd: float | None = None
+    cost_source: str | None = None
+    equivalents: tuple[dict[str, Any], ...] = ()  # {"name", "label", "co2e_lbs", "ratio"}
+    assumptions: tuple[str, ...] = ()
+    measured: tuple[dict[str, Any], ...] = ()  # ledger rows shown beside the estimate
+
+    @property
+    def co2e_lbs(self) -> float:
+        return self.co2e_kg * _LBS_PER_KG
+
+    @property
+    def method(self) -> str:
+        return self.energy.method
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": CARBON_SCHEMA,
+            "method": self.method,
+            "energy_kwh": self.energy.energy_kwh,
+            "co2e_kg": self.co2e_kg,
+            "co2e_lbs": self.co2e_lbs,
+            "cost_usd": self.cost_usd,
+            "range": {
+                "energy_kwh": {"low": self.energy.energy_low_kwh, "high": self.energy.energy_high_kwh},
+                "co2e_kg": {"low": self.co2e_low_kg, "high": self.co2e_high_kg},
+                "cost_usd": {"low": self.cost_low_usd, "high": self.cost_high_usd},
+            },
+            "intensity": dict(self.intensity),
+            "energy": self.energy.to_dict(),
+            "cost": {"usd": self.cost_usd, "source": self.cost_source},
+            "equivalents": [dict(e) for e in self.equivalents],
+            "assumptions": list(self.assumptions),
+            "measured": [dict(m) for m in self.measured],
+        }
+
+
+_LBS_PER_KG = 2.20462262185  # mlcost.units.LBS_PER_KG (1 kg = 2.20462262185 lb)
+
+
 # --- BudgetReport (mlcost check) — owned by mlcost/budgets.py ---
 
 CHECK_SCHEMA = "mlcost.check/1"

@@ -1,0 +1,106 @@
+"""`mlcost carbon`: energy (kWh), CO2e (kg, lbs), cost (USD) and equivalents of a training run.
+
+Light at import: typer and mlcost's own modules only (never torch, pandas or codecarbon).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mlcost.errors import InputError, UsageError
+
+FORMATS = ("table", "json", "markdown")
+
+
+def _number(text: Optional[str], what: str) -> Optional[float]:
+    """A finite number ('1.5e3', '2_000', '40%' for fractions); None passes through."""
+    if text is None:
+        return None
+    s = text.strip().replace("_", "")
+    try:
+        value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not a number") from None
+    if math.isnan(value) or math.isinf(value):
+        raise UsageError(f"{what}: {text!r} is not a finite number")
+    return value
+
+
+def _compute_json_flops(path: Path) -> float:
+    from mlcost.costs.carbon import flops_from_compute_json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--compute-json: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"--compute-json: cannot read {path} as JSON ({type(exc).__name__}: {exc})") from None
+    return flops_from_compute_json(data)
+
+
+def carbon_command(
+    gpu: Optional[str] = typer.Option(None, "--gpu", help="Accelerator (see `mlcost reference hardware`): a100, v100, h100 ..."),
+    count: int = typer.Option(1, "--count", help="Number of accelerators."),
+    hours: Optional[str] = typer.Option(None, "--hours", help="Wall-clock hours of the job."),
+    days: Optional[str] = typer.Option(None, "--days", help="Wall-clock days of the job."),
+    power_fraction: Optional[str] = typer.Option(None, "--power-fraction", help="Average draw as a fraction of TDP (default 1.0: Patterson et al. 2021; range 0.6-1.0)."),
+    power_watts: Optional[str] = typer.Option(None, "--power-watts", help="Measured average draw of the whole job, watts."),
+    energy_kwh: Optional[str] = typer.Option(None, "--energy-kwh", help="Energy already known, kWh."),
+    flops: Optional[str] = typer.Option(None, "--flops", help="Training FLOPs, turned into hours on --gpu at --utilization."),
+    compute_json: Optional[Path] = typer.Option(None, "--compute-json", help="Output of `mlcost compute --format json` (its flops)."),
+    utilization: Optional[str] = typer.Option(None, "--utilization", help="Fraction of the dense peak achieved (default 0.33, AI and Compute)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32|tf32|bf16|fp16|fp8 peak used with --flops."),
+    pue: Optional[str] = typer.Option(None, "--pue", help="Power usage effectiveness (default 1.58: 2018 global average)."),
+    region: Optional[str] = typer.Option(None, "--region", help="FR / FRA, US-VA, gcp:europe-west1, aws:us-east-1, azure:westeurope (default: world average)."),
+    intensity: Optional[str] = typer.Option(None, "--intensity", help="Grid intensity override, gCO2e/kWh."),
+    price_per_hour: Optional[str] = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour (default: reference_data/cloud_prices.csv)."),
+    method: str = typer.Option("default", "--method", help="default | strubell2019 (p_t = 1.58 t (p_c+p_r+g p_g)/1000; 0.954 lbs/kWh)."),
+    model_card: bool = typer.Option(False, "--model-card", help="Print the Hugging Face model-card co2_eq_emissions block."),
+    training_type: str = typer.Option("pre-training", "--training-type", help="training_type for --model-card."),
+    ledger: Optional[Path] = typer.Option(None, "--ledger", help="An `mlcost track` ledger: show its measured runs beside the estimate."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json | markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+) -> None:
+    """Energy, CO2e, cost and equivalents of a training run, with assumptions and a low/high range.
+
+    One input way: --gpu NAME --count N --hours H; --power-watts W --hours H; --energy-kwh E;
+    or --flops F / --compute-json FILE with --gpu NAME (hours at --utilization).
+    """
+    from mlcost.costs import carbon as cb
+    from mlcost.render import emit
+    from mlcost.render.carbon import model_card as card
+    from mlcost.render.carbon import render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    h, d = _number(hours, "--hours"), _number(days, "--days")
+    if h is not None and d is not None:
+        raise UsageError("give --hours or --days, not both")
+    seconds = h * 3600 if h is not None else (d * 86_400 if d is not None else None)
+    if seconds is not None and seconds <= 0:
+        raise UsageError(f"{'--hours' if h is not None else '--days'} must be positive, got {h if h is not None else d:g}")
+    f = _number(flops, "--flops")
+    if compute_json is not None:
+        if f is not None:
+            raise UsageError("give --flops or --compute-json, not both")
+        f = _compute_json_flops(compute_json)
+    est = cb.estimate(
+        gpu=gpu, count=count, seconds=seconds, power_fraction=_number(power_fraction, "--power-fraction"),
+        power_watts=_number(power_watts, "--power-watts"), energy_kwh=_number(energy_kwh, "--energy-kwh"), flops=f,
+        utilization=_number(utilization, "--utilization"), precision=precision, region=region,
+        intensity_g_per_kwh=_number(intensity, "--intensity"), pue=_number(pue, "--pue"),
+        price_per_hour=_number(price_per_hour, "--price-per-hour"), method=method,
+    )
+    if ledger is not None:
+        from mlcost.track import read_ledger
+
+        est = cb.with_measured(est, read_ledger(ledger))
+    emit(card(est, training_type) if model_card else render(est, fmt), output)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("carbon")(carbon_command)
