@@ -1,0 +1,152 @@
+"""``mlcost profile MODEL``: FLOPs, MACs, parameters and memory of a model, without its weights.
+
+Imports only typer/rich/mlcost-light modules at top level; torch is loaded by the format module.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from mlcost.errors import UsageError
+
+_HELP = """Profile MODEL: parameters, forward (and with --training, backward) FLOPs and MACs, memory,
+per-module and per-operator rows, and every operator that could not be counted.
+
+MODEL is path/to/file.py:factory, package.module:factory, a TorchScript archive, a torch.export
+.pt2 archive, a torch.save file, an ONNX file, safetensors, a Hugging Face folder or a GGUF file.
+One multiply-add (MAC) = 2 FLOPs.
+"""
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1,3,224,224' (or '1x3x224x224') -> (1, 3, 224, 224)."""
+    parts = [p.strip() for p in text.replace("x", ",").replace("(", "").replace(")", "").split(",") if p.strip()]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--input-shape {text!r}: expected comma-separated positive integers such as 1,3,224,224") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: expected comma-separated positive integers such as 1,3,224,224")
+    return shape
+
+
+def parse_kv(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise UsageError(f"{option} {text!r}: expected NAME=VALUE")
+    return key.strip(), value.strip()
+
+
+def parse_literal(value: str) -> object:
+    """--arg values are Python literals (3, 0.1, True, (1, 2), 'x'); anything else stays a string."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return value
+
+
+def _positive(value: Optional[int], option: str) -> Optional[int]:
+    if value is not None and value <= 0:
+        raise UsageError(f"{option} must be a positive integer, got {value}")
+    return value
+
+
+@contextmanager
+def progress(message: str, delay_s: float = 0.6) -> Iterator[None]:
+    """A spinner on stderr, only when stderr is a terminal and the work takes more than DELAY_S."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    status = Console(stderr=True).status(message)
+    lock = threading.Lock()
+    state = {"started": False, "done": False}
+
+    def start() -> None:
+        with lock:
+            if not state["done"]:
+                status.start()
+                state["started"] = True
+
+    timer = threading.Timer(delay_s, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            state["done"] = True
+            if state["started"]:
+                status.stop()
+
+
+def profile_command(
+    model: str = typer.Argument(..., help="file.py:factory, package.module:factory, or a model file/folder."),
+    input_shape: list[str] = typer.Option([], "--input-shape", help="Shape of one positional input, e.g. 1,3,224,224 (repeatable, in order)."),
+    input_dtype: list[str] = typer.Option([], "--input-dtype", help="Dtype of each input (repeatable, same order; default float32; int64 makes token ids)."),
+    arg: list[str] = typer.Option([], "--arg", help="key=value keyword argument for the factory (a Python literal, else a string); repeatable."),
+    device: str = typer.Option("meta", "--device", help="Where to build the model: meta (no weights allocated) or cpu (real tensors)."),
+    backend: str = typer.Option("auto", "--backend", help="Counting backend: auto, fvcore or torch."),
+    training: bool = typer.Option(False, "--training", help="Also measure the backward pass and the training step's memory."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="Optimizer for training memory: sgd, adam or adamw."),
+    precision: str = typer.Option("fp32", "--precision", help="Training precision: fp32, bf16 or mixed."),
+    depth: int = typer.Option(2, "--depth", help="Depth of the per-module tree shown (JSON always has every module)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any operator could not be counted."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow unpickling arbitrary objects (runs code in the file: only for files you trust)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json, csv or markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the output to FILE instead of stdout."),
+    as_format: Optional[str] = typer.Option(None, "--as", help="Read MODEL as this format (torch, torchscript, export, state_dict, onnx, safetensors, hf, gguf)."),
+    dim: list[str] = typer.Option([], "--dim", help="ONNX: NAME=VALUE for a symbolic input dimension (repeatable)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per sequence (Hugging Face, safetensors, GGUF)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per batch (Hugging Face, safetensors, GGUF)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own Python code to run."),
+) -> None:
+    from mlcost.formats import ProfileOptions
+    from mlcost.render import emit
+    from mlcost.render.profile import FORMATS, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    for value, allowed, option in ((backend, ("auto", "fvcore", "torch"), "--backend"),
+                                   (optimizer, ("sgd", "adam", "adamw"), "--optimizer"),
+                                   (precision, ("fp32", "bf16", "mixed"), "--precision")):
+        if value not in allowed:
+            raise UsageError(f"unknown {option} {value!r}; choose one of {', '.join(allowed)}")
+    if depth < 0:
+        raise UsageError(f"--depth must be zero or positive, got {depth}")
+    dims: dict[str, int] = {}
+    for d in dim:
+        k, v = parse_kv(d, "--dim")
+        try:
+            dims[k] = int(v)
+        except ValueError:
+            raise UsageError(f"--dim {d!r}: the value must be an integer") from None
+        _positive(dims[k], f"--dim {k}")
+    opts = ProfileOptions(
+        input_shapes=tuple(parse_shape(s) for s in input_shape),
+        input_dtypes=tuple(input_dtype),
+        factory_args={k: parse_literal(v) for k, v in (parse_kv(a, "--arg") for a in arg)},
+        device=device, backend=backend, training=training, optimizer=optimizer, precision=precision,
+        strict=strict, trust_pickle=trust_pickle, dims=dims, seq_len=_positive(seq_len, "--seq-len"),
+        batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code,
+    )
+    from mlcost.profiling import profile_path
+
+    with progress(f"profiling {model} …"):
+        result = profile_path(model, opts, as_format)
+    color = output is None and fmt == "table" and sys.stdout.isatty()
+    emit(render(result, fmt, depth=depth, color=color), output)
+    if output is not None:
+        typer.echo(f"wrote {output}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile", help=_HELP)(profile_command)

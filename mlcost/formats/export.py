@@ -1,0 +1,42 @@
+"""torch.export archives (``.pt2``, written by ``torch.export.save``).
+
+The archive carries its example inputs, used unless ``--input-shape`` is given (an exported program
+only accepts the shapes it was exported for, or its declared dynamic dimensions).  The program's
+``module()`` is what mlcost counts, so operator names are the exported ATen ops.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcost.errors import ModelLoadError
+from mlcost.formats import ProfileOptions
+from mlcost.formats.torch_entry import _first_line, _torch, count, make_inputs, specs_of
+from mlcost.results import Profile
+
+
+def load(path: str | Path):
+    """torch.export.load; a corrupt archive is a one-line ModelLoadError."""
+    torch = _torch()
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load torch.export archive: {_first_line(exc)}") from exc
+
+
+def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
+    program = load(spec)
+    module = program.module()
+    if opts.input_shapes:
+        args, specs = make_inputs(opts, "cpu")
+        kwargs: dict = {}
+    else:
+        example = program.example_inputs
+        if example is None:
+            from mlcost.errors import UsageError
+
+            raise UsageError(f"{spec}: the archive stores no example inputs; pass --input-shape")
+        args, kwargs = tuple(example[0]), dict(example[1])
+        specs = specs_of(args, kwargs)
+    assumptions = ("torch.export archive: the exported ATen graph is counted with its stored weights",)
+    return count(module, args, kwargs, opts, model_name=str(spec), model_format="export", inputs=specs,
+                 assumptions=assumptions)

@@ -1,0 +1,140 @@
+"""Files written by ``torch.save``: read as data (``weights_only=True``), never as code.
+
+A state dict (or any nesting of dicts/lists of tensors, such as ``{"model": ..., "optimizer": ...}``)
+reports its parameters, dtypes and bytes; FLOPs need the architecture, so they stay None.  Anything
+that would unpickle arbitrary objects is refused with UnsafeFileError unless ``--trust-pickle``.
+Tensors are mapped to the meta device: the payload is not read into memory.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import pickletools
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from mlcost.errors import ModelLoadError, UnsafeFileError
+from mlcost.formats import ProfileOptions
+from mlcost.formats.torch_entry import _first_line, _torch, count, dtype_name, make_inputs, specs_of
+from mlcost.results import MemoryStats, ParamStats, Profile
+
+_SCAN_BYTES = 1 << 20  # how much of a non-zip file to scan when telling a pickle from random bytes
+
+
+def _parses_as_pickle(path: Path) -> bool:
+    """True when the file starts with a well-formed pickle stream (so refusing it was about code, not corruption)."""
+    with path.open("rb") as fh:
+        head = fh.read(_SCAN_BYTES)
+    try:
+        for _op, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            pass
+    except Exception:  # ValueError for a bad opcode, or truncated data inside the scanned window
+        return False
+    return True
+
+
+def _refusal(path: Path, exc: Exception) -> Exception:
+    """Turn torch's weights_only failure into UnsafeFileError (code inside) or ModelLoadError (corrupt)."""
+    msg = str(exc)
+    is_zip = zipfile.is_zipfile(path)
+    if "GLOBAL" in msg or is_zip or _parses_as_pickle(path):
+        reason = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line), "it is not a plain tensor file")
+        return UnsafeFileError(
+            f"{path}: refusing to unpickle: loading it would run code ({reason.rstrip('.')}); "
+            "pass --trust-pickle only if you trust where the file came from"
+        )
+    return ModelLoadError(f"{path}: not a readable torch.save file (corrupt, truncated or random bytes)")
+
+
+def load(path: str | Path, trust_pickle: bool = False) -> Any:
+    torch = _torch()
+    path = Path(path)
+    # A zip-format file is memory-mapped (its payload stays on disk and tied tensors keep sharing
+    # one storage); a legacy file maps onto meta so its payload is never read into memory.
+    where = {"mmap": True, "map_location": "cpu"} if zipfile.is_zipfile(path) else {"map_location": "meta"}
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols; the outcome is reported below
+            warnings.simplefilter("ignore")
+            return torch.load(str(path), weights_only=True, **where)
+    except pickle.UnpicklingError as exc:
+        if not trust_pickle:
+            raise _refusal(path, exc) from exc
+    except Exception as exc:  # RuntimeError from the zip reader, EOFError for truncated legacy files
+        raise ModelLoadError(f"{path}: not a readable torch.save file: {_first_line(exc)}") from exc
+    try:  # --trust-pickle: the user vouched for the file
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load even with --trust-pickle: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _tensors(obj: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """Every tensor in nested dicts/lists/tuples, with a dotted name; bounded depth (files are data)."""
+    torch = _torch()
+    if isinstance(obj, torch.Tensor):
+        return [(prefix, obj)]
+    if depth > 32:
+        return []
+    out: list[tuple[str, Any]] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _tensors(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out += _tensors(v, f"{prefix}.{i}" if prefix else str(i), depth + 1)
+    return out
+
+
+def tensor_profile(name: str, tensors: list[tuple[str, Any]], fmt: str = "state_dict") -> Profile:
+    """Params, dtypes and bytes of a bag of tensors; no graph, so no FLOPs."""
+    by_dtype: dict[str, int] = {}
+    bytes_by_dtype: dict[str, int] = {}
+    seen: set = set()
+    for _n, t in tensors:
+        # Tied weights appear twice in a state dict, as two views of one storage: count them once.
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride())) if t.device.type != "meta" else id(t)
+        if key in seen:
+            continue
+        seen.add(key)
+        d = dtype_name(t.dtype)
+        by_dtype[d] = by_dtype.get(d, 0) + t.numel()
+        bytes_by_dtype[d] = bytes_by_dtype.get(d, 0) + t.numel() * t.element_size()
+    total = sum(by_dtype.values())
+    return Profile(
+        model=name, format=fmt, backend="header",
+        params=ParamStats(total=total, trainable=total, by_dtype=by_dtype, bytes_by_dtype=bytes_by_dtype),
+        memory=MemoryStats(weights_bytes=sum(bytes_by_dtype.values())),
+        assumptions=(
+            "FLOPs need the architecture: a torch.save file holds tensors only (profile the model's factory for FLOPs)",
+            "every tensor in the file is counted as a parameter (buffers and optimizer state included if saved)",
+        ),
+        details={"tensors": len(seen)},
+    )
+
+
+def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
+    torch = _torch()
+    obj = load(spec, opts.trust_pickle)
+    if isinstance(obj, torch.nn.Module):  # a whole pickled module (only reachable with --trust-pickle)
+        if opts.input_shapes:
+            args, specs = make_inputs(opts, "cpu")
+            return count(obj, args, {}, opts, model_name=str(spec), model_format="state_dict", inputs=specs,
+                         assumptions=("a pickled nn.Module loaded with --trust-pickle",))
+        prof = tensor_profile(str(spec), [(n, p) for n, p in obj.state_dict(keep_vars=True).items()])
+        return _with(prof, assumptions=prof.assumptions + ("pass --input-shape to count this module's FLOPs",))
+    tensors = _tensors(obj)
+    if not tensors:
+        raise ModelLoadError(f"{spec}: holds no tensors (a {type(obj).__name__}); nothing to profile")
+    return tensor_profile(str(spec), tensors)
+
+
+def _with(prof: Profile, **changes: Any) -> Profile:
+    from dataclasses import replace
+
+    return replace(prof, **changes)
+
+
+__all__ = ["load", "profile_file", "tensor_profile", "specs_of"]

@@ -1,0 +1,174 @@
+"""`mlcost profile` through the CLI: MODEL forms, output formats, --output and every bad input."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import pytest
+
+from _profile_helpers import _stand_in_counter, one_error_line, write_models  # noqa: F401
+
+
+@pytest.fixture
+def models(tmp_path):
+    return write_models(tmp_path)
+
+
+def test_file_factory_json_exact(cli, models):
+    r = cli("profile", f"{models}:build", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = r.json()
+    assert d["schema"] == "mlcost.profile/1"
+    assert d["format"] == "torch"
+    assert d["inputs"] == [{"shape": [2, 8], "dtype": "float32"}]
+    assert d["params"]["total"] == 212  # 8*16+16 + 16*4+4
+    assert d["params"]["trainable"] == 212
+    assert d["params"]["by_dtype"] == {"float32": 212}
+    assert d["macs"]["forward"] == 384  # 2*8*16 + 2*16*4
+    assert d["flops"]["forward"] == 768  # 2 FLOPs per MAC
+    assert d["flops"]["backward"] is None
+    assert d["memory"]["weights_bytes"] == 848  # 212 * 4 bytes
+    assert d["memory"]["training_peak_bytes"] is None
+    assert d["conventions"]["flops_per_mac"] == 2
+    assert sum(o["flops"] for o in d["by_operator"]) == d["flops"]["forward"]
+    assert sum(o["macs"] for o in d["by_operator"]) == d["macs"]["forward"]
+    assert any("meta device" in a for a in d["assumptions"])
+    assert d["unsupported_ops"] == []
+
+
+def test_arg_passes_literals_and_strings(cli, models):
+    # hidden=32 (int literal), batch=3, tag=hello (not a literal: stays a string)
+    r = cli("profile", f"{models}:build", "--arg", "hidden=32", "--arg", "batch=3", "--arg", "tag=hello", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    d = r.json()
+    assert d["macs"]["forward"] == 3 * 8 * 32 + 3 * 32 * 4  # 768 + 384 = 1152
+    assert d["params"]["total"] == 8 * 32 + 32 + 32 * 4 + 4  # 420
+
+
+def test_package_module_factory(cli, tmp_path, monkeypatch):
+    pkg = tmp_path / "h2pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    write_models(pkg)
+    monkeypatch.chdir(tmp_path)
+    r = cli("profile", "h2pkg.models_h2:build", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["macs"]["forward"] == 384  # 2*8*16 + 2*16*4
+    assert r.json()["model"] == "h2pkg.models_h2:build"
+    sys.modules.pop("h2pkg.models_h2", None)
+    sys.modules.pop("h2pkg", None)
+
+
+def test_input_shape_for_bare_module(cli, models):
+    r = cli("profile", f"{models}:bare", "--input-shape", "3,8", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["macs"]["forward"] == 3 * 8 * 16 + 3 * 16 * 4  # 576
+    assert r.json()["inputs"] == [{"shape": [3, 8], "dtype": "float32"}]
+
+
+def test_int_input_dtype_makes_token_ids(cli, models):
+    r = cli("profile", f"{models}:embed", "--input-shape", "1,5", "--input-dtype", "int64", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    d = r.json()
+    assert d["inputs"] == [{"shape": [1, 5], "dtype": "int64"}]
+    assert d["macs"]["forward"] == 5 * 4 * 2  # 40: the lookup costs no MACs
+    assert d["params"]["total"] == 10 * 4 + 4 * 2  # 48
+
+
+def test_device_cpu_runs_real_tensors(cli, models):
+    r = cli("profile", f"{models}:build", "--device", "cpu", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["macs"]["forward"] == 384  # same count as on meta
+    assert not any("meta device" in a for a in r.json()["assumptions"])
+
+
+def test_csv_layout_rows_sum_to_total(cli, models):
+    r = cli("profile", f"{models}:build", "-f", "csv")
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0]) == ["section", "name", "detail", "calls", "params", "flops", "macs", "flops_backward", "value"]
+    total = next(x for x in rows if x["section"] == "total" and x["name"] == "forward")
+    assert (int(total["flops"]), int(total["macs"]), int(total["params"])) == (768, 384, 212)
+    ops = [x for x in rows if x["section"] == "operator"]
+    assert ops and sum(int(x["flops"]) for x in ops) == 768
+    assert sum(int(x["macs"]) for x in ops) == 384
+    conv = {x["name"]: x["value"] for x in rows if x["section"] == "convention"}
+    assert conv["flop"] == "1 multiply-add (MAC) = 2 FLOPs"
+    assert {"section": "meta", "name": "schema"}.items() <= rows[0].items()
+    assert rows[0]["value"] == "mlcost.profile/1"
+
+
+def test_markdown_and_table_state_convention(cli, models):
+    md = cli("profile", f"{models}:build", "-f", "markdown")
+    assert md.exit_code == 0, md.stderr
+    assert "1 multiply-add (MAC) = 2 FLOPs" in md.stdout
+    assert "### Unsupported operators (not counted)" in md.stdout
+    assert "| **forward** | 768 FLOPs (768 FLOPs, 384 MACs) |" in md.stdout
+    table = cli("profile", f"{models}:build")
+    assert table.exit_code == 0, table.stderr
+    assert "1 multiply-add (MAC) = 2 FLOPs" in table.stdout
+    assert "384 MACs" in table.stdout and "unsupported operators: none" in table.stdout
+    assert table.stderr == ""
+
+
+def test_output_writes_file(cli, models, tmp_path):
+    out = tmp_path / "p.json"
+    r = cli("profile", f"{models}:build", "-f", "json", "--output", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert json.loads(out.read_text())["macs"]["forward"] == 384
+    # A user's non-output file is never overwritten.
+    keep = tmp_path / "model.py"
+    keep.write_text("precious")
+    one_error_line(cli("profile", f"{models}:build", "--output", str(keep)))
+    assert keep.read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["{tmp}/missing.py:build"], "no such file"),
+        (["{tmp}/weird.xyz"], "unknown model format"),
+        (["{models}:nope"], "no factory named 'nope'"),
+        (["{models}:boom"], "kaboom from the factory"),
+        (["{models}:not_a_model"], "must return an nn.Module"),
+        (["{models}:build", "--input-shape", "2,5"], "the model failed on inputs"),
+        (["{models}:bare"], "needs 1 input(s) (x)"),
+        (["{models}:bare", "--input-shape", "a,b"], "--input-shape"),
+        (["{models}:bare", "--input-shape", "2,8", "--input-dtype", "float99"], "unknown --input-dtype"),
+        (["{models}:build", "--arg", "=3"], "expected NAME=VALUE"),
+        (["{models}:build", "--arg", "nonsense=1"], "unexpected keyword argument"),
+        (["{models}:build", "--format", "yaml"], "unknown --format"),
+        (["{models}:build", "--backend", "magic"], "unknown --backend"),
+        (["{models}:build", "--device", "warp"], "--device"),
+        (["no_such_pkg_h2.mod:build"], "no module named 'no_such_pkg_h2'"),
+        (["{tmp}/rand.pt"], "random bytes"),
+        (["{tmp}/trunc.pt"], "corrupt"),
+        (["{tmp}/syntax.py:build"], "SyntaxError"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(cli, models, tmp_path, args, needle):
+    (tmp_path / "weird.xyz").write_bytes(b"hello")
+    (tmp_path / "rand.pt").write_bytes(bytes(range(7, 250)) * 5)
+    (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 60)
+    (tmp_path / "syntax.py").write_text("def build(:\n")
+    argv = [a.format(tmp=tmp_path, models=models) for a in args]
+    line = one_error_line(cli("profile", *argv))
+    assert needle in line, line
+
+
+def test_debug_env_shows_traceback(cli, models):
+    r = cli("profile", f"{models}:boom", env={"MLCOST_DEBUG": "1"})
+    assert r.exit_code == 2
+    assert "Traceback" in r.stderr and "kaboom from the factory" in r.stderr
+
+
+def test_help_lists_options(cli):
+    r = cli("profile", "--help")
+    assert r.exit_code == 0
+    for opt in ("--input-shape", "--input-dtype", "--arg", "--device", "--backend", "--training", "--optimizer",
+                "--precision", "--depth", "--strict", "--trust-pickle", "--format", "--output", "--as", "--dim",
+                "--seq-len", "--batch-size", "--trust-remote-code"):
+        assert opt in r.stdout, opt
