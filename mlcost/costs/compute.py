@@ -76,9 +76,9 @@ def resolve_accelerator(
     count = int(_positive(count, "count", integer=True))
     if precision is not None and precision.lower() not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    u, lo, hi, assumed = _utilization(utilization)  # checked even when unused: a bad value is still an error
     if gpu is None and peak_tflops is None:
         return None
-    u, lo, hi, assumed = _utilization(utilization)
     notes: list[str] = []
     if peak_tflops is not None:
         peak = _positive(peak_tflops, "peak TFLOP/s") * 1e12
@@ -124,7 +124,7 @@ def _finish(
             rng["gpu_hours"] = [gpu_hours, gpu_hours]
         wall = gpu_hours / accel.count
     return ComputeEstimate(
-        method=method, flops=round(flops), pfs_days=flops / PFS_DAY_FLOPS, gpu_hours=gpu_hours, wall_hours=wall,
+        method=method, flops=flops if isinstance(flops, int) else round(flops), pfs_days=flops / PFS_DAY_FLOPS, gpu_hours=gpu_hours, wall_hours=wall,
         range=rng, accelerator=accel, inputs=inputs, breakdown=breakdown, trend=trend_position(flops / PFS_DAY_FLOPS),
         assumptions=tuple(assumptions), model=model,
     )
@@ -143,8 +143,8 @@ def from_flops_per_sample(
     if backward_ratio is None or isinstance(backward_ratio, bool) or not backward_ratio >= 0 or math.isinf(backward_ratio):
         raise UsageError(f"backward ratio must be a finite number >= 0, got {backward_ratio!r}")
     acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
-    forward_total = fwd * n * ep
-    flops = forward_total * (1 + backward_ratio)
+    forward_total = _num(fwd) * _num(n) * _num(ep)
+    flops = forward_total * (1 + _num(backward_ratio))
     assumptions = list(extra_assumptions)
     if backward_measured:
         assumptions.append(f"backward = {backward_ratio:.3g} x forward, as measured in the profile")
@@ -220,17 +220,17 @@ def from_params_tokens(
     if any(v is not None for v in shape) and not all(v is not None for v in shape):
         raise UsageError("the attention term needs all of --layers, --seq-len and --d-model")
     acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
-    dense = 6 * n * d
+    dense = 6 * _num(n) * _num(d)  # exact integer arithmetic when the inputs are whole numbers
     assumptions = ["C = 6·N·D: 2·N forward + 4·N backward FLOPs per token (Kaplan et al. 2020, Table 1); "
                    "N counts non-embedding parameters in Kaplan's convention, here N is the number given"]
     breakdown: dict[str, Any] = {"flops_6nd": round(dense), "flops_attention": 0}
     inputs: dict[str, Any] = {"params": _num(n), "tokens": _num(tokens), "epochs": _num(epochs)}
-    attention = 0.0
+    attention: int | float = 0
     if layers is not None:
         nl = _positive(layers, "layers", integer=True)
         ctx = _positive(seq_len, "sequence length", integer=True)
         dm = _positive(d_model, "d_model", integer=True)
-        attention = 6 * nl * ctx * dm * d
+        attention = 6 * int(nl) * int(ctx) * int(dm) * _num(d)
         breakdown["flops_attention"] = round(attention)
         inputs.update(layers=int(nl), seq_len=int(ctx), d_model=int(dm))
         assumptions.append("attention term: 3 x Kaplan's forward 2·n_layer·n_ctx·d_attn per token, with d_attn = d_model")
