@@ -1,0 +1,247 @@
+"""Hugging Face model folders (or their config.json): build on the meta device, count, cross-check.
+
+The model is built from its config alone (``from_config`` under ``torch.device("meta")``): no weights
+are read or downloaded, so a 70B model builds in seconds.  Inputs are ``input_ids`` of shape
+(batch_size, seq_len) (plus ``decoder_input_ids`` of the same shape for encoder-decoders); defaults
+are batch 1 and seq_len = min(512, max_position_embeddings).  Counts are in FLOPs (1 MAC = 2 FLOPs).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mlcost.errors import InputError, UnsafeFileError, UsageError, import_optional
+from mlcost.formats import moe
+from mlcost.results import InputSpec, Profile
+
+DEFAULT_SEQ_LEN = 512
+_MAX_CONFIG_BYTES = 10_000_000
+# Size-defining fields: a config without them would be built from library defaults, silently.
+_REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+
+
+def _locate(spec: str | Path) -> Path:
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(f"{path}: no config.json in this folder")
+        return path
+    if path.is_file() and path.name.endswith(".json"):
+        return path.parent
+    raise InputError(f"{path}: expected a Hugging Face model folder or its config.json")
+
+
+def read_config_json(folder: Path) -> dict[str, Any]:
+    cfg = folder / "config.json"
+    size = cfg.stat().st_size
+    if size > _MAX_CONFIG_BYTES:
+        raise InputError(f"{cfg}: {size} bytes is too large for a model config")
+    try:
+        raw = json.loads(cfg.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{cfg}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{cfg}: must be a JSON object")
+    return raw
+
+
+def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any, dict[str, Any], Path]:
+    """(transformers config, raw config.json dict, folder); offline, and no remote code unless trusted."""
+    folder = _locate(spec)
+    raw = read_config_json(folder)
+    if "auto_map" in raw and not trust_remote_code:
+        raise UnsafeFileError(
+            f"{folder / 'config.json'}: auto_map asks to run the model's own Python code; pass --trust-remote-code if you trust it"
+        )
+    if "model_type" not in raw:
+        raise InputError(f"{folder / 'config.json'}: missing required field 'model_type'")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the hub, even for a typo'd path
+    transformers = import_optional("transformers", "hf", "Hugging Face models")
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
+    except (ValueError, KeyError, OSError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{folder / 'config.json'}: {first}") from None
+    amap = getattr(config, "attribute_map", {}) or {}  # standard name -> this model's own name (GPT-2: hidden_size -> n_embd)
+    for field in _REQUIRED:
+        names = {field, amap.get(field, field)}
+        if hasattr(config, field) and not names & raw.keys():
+            raise InputError(f"{folder / 'config.json'}: missing required field {' or '.join(repr(n) for n in sorted(names))}")
+    return config, raw, folder
+
+
+def choose_class(transformers: Any, config: Any) -> tuple[Any, str]:
+    """The model class to build, and why (for assumptions)."""
+    archs = getattr(config, "architectures", None) or []
+    if archs and isinstance(getattr(transformers, archs[0], None), type):
+        return getattr(transformers, archs[0]), f"built {archs[0]}, the class named in config.architectures"
+    from transformers.models.auto import modeling_auto as ma
+
+    mt = config.model_type
+    if getattr(config, "is_encoder_decoder", False):
+        return transformers.AutoModelForSeq2SeqLM, "built the sequence-to-sequence LM head (encoder-decoder config without architectures)"
+    if mt in ma.MODEL_FOR_MASKED_LM_MAPPING_NAMES or mt not in ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return transformers.AutoModel, "built the base model (encoder config without architectures; no task head, pooler included where the model has one)"
+    return transformers.AutoModelForCausalLM, "built the causal LM head (decoder config without architectures)"
+
+
+def build_model(config: Any, precision: str = "fp32") -> tuple[Any, str, list[str]]:
+    """(model on meta, class name, assumptions).  Eager attention, so attention matmuls are counted
+    as matmuls rather than one fused kernel."""
+    torch = import_optional("torch", "hf", "Hugging Face models")
+    transformers = import_optional("transformers", "hf", "Hugging Face models")
+    cls, why = choose_class(transformers, config)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    notes = [why, f"built on the meta device from config.json alone (no weights read), weights in {dtype}".replace("torch.", ""),
+             "attention built as eager (explicit matmul + softmax) so its FLOPs are counted"]
+    # use_cache stays as configured: with it off, transformers 5 inspects position_ids values (packed
+    # sequences), which meta tensors cannot answer; a cache adds no FLOPs to a single forward.
+    try:
+        with torch.device("meta"):
+            try:
+                model = cls.from_config(config, attn_implementation="eager", dtype=dtype) if hasattr(cls, "from_config") \
+                    else cls._from_config(config, attn_implementation="eager", dtype=dtype)
+            except TypeError:
+                model = cls._from_config(config, attn_implementation="eager", dtype=dtype)
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot build {getattr(cls, '__name__', cls)} from this config: {first}") from None
+    model.eval()
+    return model, type(model).__name__, notes
+
+
+def make_inputs(torch: Any, config: Any, opts: Any) -> tuple[dict[str, Any], tuple[InputSpec, ...], list[str]]:
+    max_pos = getattr(config, "max_position_embeddings", None)
+    batch = opts.batch_size or 1
+    if opts.seq_len:
+        seq, how = opts.seq_len, f"seq_len {opts.seq_len} (--seq-len)"
+        if isinstance(max_pos, int) and seq > max_pos:
+            raise UsageError(f"--seq-len {seq} exceeds the model's max_position_embeddings {max_pos}")
+    elif isinstance(max_pos, int) and max_pos > 0:
+        seq, how = min(DEFAULT_SEQ_LEN, max_pos), f"seq_len {min(DEFAULT_SEQ_LEN, max_pos)} = min({DEFAULT_SEQ_LEN}, max_position_embeddings {max_pos}) by default"
+    else:
+        seq, how = DEFAULT_SEQ_LEN, f"seq_len {DEFAULT_SEQ_LEN} by default (the config sets no max_position_embeddings)"
+    if batch < 1 or seq < 1:
+        raise UsageError("--batch-size and --seq-len must be positive")
+    ids = torch.zeros(batch, seq, dtype=torch.long, device="meta")
+    kwargs = {"input_ids": ids}
+    specs = [InputSpec((batch, seq), "int64", "input_ids")]
+    notes = [f"inputs: input_ids of batch {batch}" + ("" if opts.batch_size else " (default)") + f", {how}"]
+    if getattr(config, "is_encoder_decoder", False):
+        kwargs["decoder_input_ids"] = torch.zeros(batch, seq, dtype=torch.long, device="meta")
+        specs.append(InputSpec((batch, seq), "int64", "decoder_input_ids"))
+        notes.append(f"encoder-decoder: decoder_input_ids as long as the encoder input ({seq} tokens)")
+    return kwargs, tuple(specs), notes
+
+
+def _count(model: Any, kwargs: dict, opts: Any, name: str, inputs: tuple[InputSpec, ...], assumptions: list[str]) -> Profile:
+    from mlcost.counting import count_module
+
+    backend = "torch" if opts.backend == "auto" else opts.backend  # fvcore's tracer cannot take dict outputs
+    try:
+        return count_module(model, (), kwargs, backend=backend, training=opts.training, optimizer=opts.optimizer,
+                            precision=opts.precision, strict=opts.strict, model_name=name, model_format="hf",
+                            inputs=inputs, assumptions=tuple(assumptions))
+    except (InputError, UsageError):
+        raise
+    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"{name}: the meta forward failed: {type(exc).__name__}: {first}") from exc
+
+
+def cross_check(model: Any, folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """Compare the built model's parameters with safetensors headers beside the config (if any)."""
+    if not (list(folder.glob("*.safetensors")) or list(folder.glob("*.safetensors.index.json"))):
+        return None, []
+    from mlcost.formats import safetensors as st
+
+    tensors, _ = st.read_checkpoint(folder)
+    ck = {t.name: t.numel for t in tensors if not st.is_buffer(t.name)}
+    built = sum(p.numel() for p in model.parameters())
+    untied = {n: p.numel() for n, p in model.named_parameters(remove_duplicate=False)}
+    ck_total = sum(ck.values())
+    info = {"params": ck_total, "weights_bytes": sum(t.nbytes for t in tensors if not st.is_buffer(t.name)),
+            "tensors": len(tensors), "model_params": built, "matches": ck_total == built}
+    if ck_total == built:
+        return info, [f"cross-check: the safetensors headers beside config.json hold the same {built} parameters"]
+    if ck_total == sum(untied.values()):
+        extra = ck_total - built
+        return info, [f"cross-check: the safetensors headers hold {ck_total} parameters, {extra} more than the model, because tied weights (embeddings shared with the LM head) are stored twice there and counted once here"]
+    missing = sorted(set(untied) - set(ck))[:3]
+    unexpected = sorted(set(ck) - set(untied))[:3]
+    info.update({"missing_from_checkpoint": missing, "not_in_model": unexpected})
+    return info, [f"cross-check: the safetensors headers hold {ck_total} parameters but the model built from config.json has {built} "
+                  f"(difference {ck_total - built}; e.g. missing in checkpoint {missing}, not in model {unexpected}); the model's count is reported"]
+
+
+def profile_file(spec: str | Path, opts: Any) -> Profile:
+    """Profile a Hugging Face folder or config.json (format 'hf'): meta build, counted forward, cross-check."""
+    from dataclasses import replace
+
+    torch = import_optional("torch", "hf", "Hugging Face models")
+    config, raw, folder = load_config(spec, opts.trust_remote_code)
+    model, cls_name, notes = build_model(config, opts.precision)
+    kwargs, inputs, input_notes = make_inputs(torch, config, opts)
+    notes += input_notes
+    name = folder.resolve().name or cls_name
+    shape = moe.moe_shape(config)
+    moe_details = None
+    if shape is None:
+        prof = _count(model, kwargs, opts, name, inputs, notes)
+    else:
+        prof, moe_details, moe_notes = _count_moe(torch, model, kwargs, opts, name, inputs, notes, shape)
+    check, check_notes = cross_check(model, folder)
+    details = {**prof.details, "model_class": cls_name, "model_type": config.model_type}
+    if check is not None:
+        details["checkpoint"] = check
+    extra = check_notes
+    params = prof.params
+    if moe_details is not None:
+        details["moe"] = moe_details
+        params = replace(params, active=moe_details["params_active"])
+        extra = moe_notes + extra
+    return replace(prof, model=name, format="hf", params=params, details=details, assumptions=tuple(prof.assumptions) + tuple(extra))
+
+
+def _count_moe(torch: Any, model: Any, kwargs: dict, opts: Any, name: str, inputs: tuple[InputSpec, ...],
+               notes: list[str], shape: tuple[int, int]) -> tuple[Profile, dict[str, Any], list[str]]:
+    n, k = shape
+    mods = moe.fused_experts_modules(model, n)
+    if not mods:
+        raise InputError(f"{name}: routed experts ({n} experts, top-{k}) in a layout mlcost cannot count on the meta device "
+                         "(expected transformers-5 fused experts with gate_up_proj/down_proj)")
+    total, expert = moe.param_split(model)
+    active = moe.active_params(total, expert, n, k)
+    try:
+        moe.swap_experts(model, mods, lambda m: moe.make_fixed_experts(torch, m, n))
+        all_prof = _count(model, kwargs, replace_opts(opts, training=False), name, inputs, [])
+        moe.swap_experts(model, mods, lambda m: moe.make_fixed_experts(torch, m, k))
+        prof = _count(model, kwargs, opts, name, inputs, notes)
+    finally:
+        moe.restore_experts(model, mods)
+    tokens = 1
+    for s in inputs[0].shape:
+        tokens *= s
+    details = {
+        "num_experts": n, "experts_per_token": k, "moe_layers": len(mods),
+        "params_total": total, "params_active": active, "params_experts": expert,
+        "flops_forward_active": prof.flops_forward, "flops_forward_all_experts": all_prof.flops_forward,
+        "flops_per_token_active": prof.flops_forward // tokens if prof.flops_forward is not None else None,
+        "flops_per_token_all_experts": all_prof.flops_forward // tokens if all_prof.flops_forward is not None else None,
+        "tokens": tokens,
+    }
+    moe_notes = [
+        f"mixture of experts: {k} of {n} experts per token in {len(mods)} layers; flops are the active (top-{k}) path, "
+        f"counted by running every token through exactly {k} experts (routing on meta tensors cannot pick real experts); "
+        f"details.moe has the all-{n}-experts figure ({all_prof.flops_forward} FLOPs) beside it",
+        f"mixture of experts: active params per token = {total} total - {expert} expert params x (1 - {k}/{n}) = {active}",
+    ]
+    return prof, details, moe_notes
+
+
+def replace_opts(opts: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(opts, **changes)
