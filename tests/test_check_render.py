@@ -112,3 +112,17 @@ def test_skipped_rows_without_baseline(tmp_path):
     assert [(x.verdict, x.message) for x in inc] == [("skip", "net: macs change not checked (no baseline given)")]
     case = [c for c in ET.fromstring(rb.render_junit(r)).iter("testcase") if c.get("name") == "max_increase.macs"][0]
     assert case.find("skipped").get("message") == "net: macs change not checked (no baseline given)"
+
+
+def test_action_and_pre_commit_hook_are_valid():
+    import pathlib
+
+    yaml = __import__("pytest").importorskip("yaml")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    action = yaml.safe_load((root / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) >= {"config", "baseline-ref", "baseline", "extras", "args"}
+    run = action["runs"]["steps"][-1]["run"]
+    assert "set -- check --format github" in run and "${{" not in run  # inputs pass through env, not the script
+    hooks = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "mlcost-check" and hooks[0]["entry"] == "mlcost check" and hooks[0]["pass_filenames"] is False

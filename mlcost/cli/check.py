@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from mlcost.errors import UsageError
+from mlcost.errors import EXIT_BUDGET_EXCEEDED, UsageError
 
 _FORMATS = ("text", "json", "markdown", "github", "junit")
 
@@ -46,7 +46,9 @@ def check(
     if fmt == "github":
         render_budgets.write_step_summary(report)
     if report.exceeded:
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: the app's error wrapper reports any Exception (typer.Exit is one) as an
+        # internal error, while SystemExit passes through every layer with its status.
+        raise SystemExit(EXIT_BUDGET_EXCEEDED)
 
 
 def register(app: typer.Typer) -> None:
