@@ -1,0 +1,105 @@
+"""mlcost track with real processes: energy > 0, failures and SIGINT keep their row, concurrent appends."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlcost.errors import InputError
+from mlcost.track import LEDGER_FIELDS, append_row, read_ledger, summarize
+
+BUSY = "import time\nt = time.time()\nwhile time.time() - t < {s}: pass\nprint('done')"
+
+
+def _track(ledger: Path, *cmd: str, region: str = "FR", **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mlcost", "track", "--region", region, "--ledger", str(ledger), "--",
+                             *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_short_workload_writes_row_with_energy_and_streams_output(tmp_path):
+    ledger = tmp_path / "ledger.csv"
+    p = _track(ledger, sys.executable, "-c", BUSY.format(s=2), cwd=tmp_path)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert out == "done\n"  # CMD's output, unchanged
+    [row] = read_ledger(ledger)
+    assert float(row["energy_kwh"]) > 0 and float(row["co2e_kg"]) > 0
+    assert float(row["co2e_kg"]) == pytest.approx(float(row["energy_kwh"]) * 56.039 / 1000, rel=1e-6)  # France 2023
+    assert float(row["duration_s"]) >= 2 and row["exit_code"] == "0" and row["region"].startswith("FR (France")
+    assert row["measurement"].startswith("codecarbon")
+    assert sorted(os.listdir(tmp_path)) == ["ledger.csv"]  # codecarbon wrote nothing into the cwd
+
+
+def test_failing_command_keeps_row_and_exit_code(tmp_path):
+    ledger = tmp_path / "l.csv"
+    p = _track(ledger, sys.executable, "-c", "import sys; sys.exit(7)")
+    p.communicate(timeout=120)
+    assert p.returncode == 7
+    assert [r["exit_code"] for r in read_ledger(ledger)] == ["7"]
+
+
+def test_sigint_reaches_command_and_row_is_kept(tmp_path):
+    ledger = tmp_path / "l.csv"
+    p = _track(ledger, sys.executable, "-c", BUSY.format(s=30), start_new_session=True)
+    time.sleep(1.5)
+    os.kill(p.pid, signal.SIGINT)
+    p.communicate(timeout=60)
+    assert p.returncode == 130  # like the command: killed by SIGINT -> 128 + 2
+    [row] = read_ledger(ledger)
+    assert row["exit_code"] == "130" and float(row["duration_s"]) < 30
+
+
+def test_two_concurrent_tracks_append_two_intact_rows(tmp_path):
+    ledger = tmp_path / "l.csv"
+    procs = [_track(ledger, sys.executable, "-c", f"print({i})") for i in range(2)]
+    for p in procs:
+        p.communicate(timeout=120)
+        assert p.returncode == 0
+    rows = read_ledger(ledger)
+    assert sorted(("print(0)" in r["command"], "print(1)" in r["command"]) for r in rows) == [(False, True), (True, False)]
+    assert ledger.read_text().count("start_time,") == 1  # header written once
+
+
+def test_many_concurrent_appends_in_process_are_intact(tmp_path):
+    import multiprocessing as mp
+
+    ledger = tmp_path / "l.csv"
+    with mp.get_context("fork").Pool(4) as pool:
+        pool.starmap(append_row, [(ledger, {"start_time": f"t{i}", "command": "x," * 50, "exit_code": i})
+                                  for i in range(40)])
+    rows = list(csv.DictReader(ledger.open()))
+    assert sorted(int(r["exit_code"]) for r in rows) == list(range(40))
+    assert all(list(r) == list(LEDGER_FIELDS) and r["command"] == "x," * 50 for r in rows)
+
+
+def test_foreign_ledger_is_never_overwritten(tmp_path):
+    ledger = tmp_path / "notes.csv"
+    ledger.write_text("name,value\na,1\n")
+    p = _track(ledger, sys.executable, "-c", "print('should not run')")
+    out, err = p.communicate(timeout=60)
+    # exit 2 once the CLI shell maps InputError correctly (see test_carbon.needs_shell); never 0
+    assert p.returncode != 0 and "not an mlcost ledger" in err and "should not run" not in out
+    assert ledger.read_text() == "name,value\na,1\n"
+    with pytest.raises(InputError):
+        append_row(ledger, {"start_time": "x"})
+    assert ledger.read_text() == "name,value\na,1\n"
+
+
+def test_summary_totals_by_command_and_commit(tmp_path, cli):
+    ledger = tmp_path / "l.csv"
+    for cmd, kwh, code in (("a", 1.0, 0), ("a", 2.0, 1), ("b", 0.5, 0)):
+        append_row(ledger, {"start_time": "t", "duration_s": 10, "energy_kwh": kwh, "co2e_kg": kwh / 2,
+                            "command": cmd, "exit_code": code, "git_commit": "c1"})
+    by_cmd = summarize(read_ledger(ledger), "command")
+    assert [(g["command"], g["runs"], g["failed"], g["energy_kwh"]) for g in by_cmd] == [("a", 2, 1, 3.0), ("b", 1, 0, 0.5)]
+    d = cli("track", "--summary", ledger, "--by", "commit", "--format", "json").json()
+    assert d["groups"] == [{"commit": "c1", "runs": 3, "failed": 1, "duration_s": 30.0, "energy_kwh": 3.5,
+                            "co2e_kg": 1.75}]
+    est = cli("carbon", "--energy-kwh", "1", "--ledger", ledger, "--format", "json").json()
+    assert [m["command"] for m in est["measured"]] == ["a", "a", "b"]
