@@ -1,0 +1,151 @@
+"""Counting core: FLOPs, MACs, parameters and memory of a torch module without its weights.
+
+``count_module`` is the one entry point; the fvcore and torch-dispatch backends share the
+formula registry and policy in ``mlcost.counting.formulas`` (stated in ``Profile.conventions``).
+Units: FLOPs and MACs are counts (1 MAC = 2 FLOPs), memory in bytes.
+"""
+from __future__ import annotations
+
+from mlcost.errors import UnsupportedOperatorError, UsageError
+from mlcost.results import InputSpec, MemoryStats, ModuleRow, OperatorRow, Profile, UnsupportedOp
+
+BACKENDS = ("auto", "fvcore", "torch")
+
+
+def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backend: str = "auto",
+                 training: bool = False, optimizer: str = "adam", precision: str = "fp32",
+                 strict: bool = False, model_name: str = "", model_format: str = "torch",
+                 inputs: tuple[InputSpec, ...] = (), assumptions: tuple[str, ...] = ()) -> Profile:
+    """Profile ``module(*args, **kwargs)`` (meta or real tensors) into a complete ``Profile``."""
+    from mlcost.counting import dispatch
+    from mlcost.counting.formulas import POLICY
+    from mlcost.counting.memory import OPTIMIZER_STATE_BYTES, PRECISIONS, param_stats, training_memory, weights_bytes
+
+    kwargs = dict(kwargs or {})
+    args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if optimizer not in OPTIMIZER_STATE_BYTES:
+        raise UsageError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATE_BYTES)}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    notes = list(assumptions)
+    was_training = {m: m.training for m in module.modules()}
+    module.train(training)  # eval for inference counts (batch-norm running stats), train for a step
+    try:
+        fv = None
+        if backend == "fvcore" or (backend == "auto" and not training):
+            reason = _fvcore_blocker(args, kwargs, training)
+            if reason is None:
+                try:
+                    from mlcost.counting import fvcore_backend
+
+                    fv = fvcore_backend.run(module, args)
+                except Exception as exc:  # tracing failed: fall back, and say why
+                    reason = f"jit tracing failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+            if fv is None:
+                if backend == "fvcore":
+                    raise UsageError(f"the fvcore backend cannot count this model: {reason}; use --backend torch")
+                notes.append(f"backend auto: torch dispatch, because fvcore could not be used: {reason}")
+            else:
+                notes.append("backend: fvcore (jit trace) with mlcost's operator handles" +
+                             ("; chosen by auto because tracing succeeded" if backend == "auto" else ""))
+        elif backend == "auto":
+            notes.append("backend auto: torch dispatch, because --training needs backward FLOPs")
+        try:
+            dr = dispatch.run(module, args, kwargs, training=training)
+        except UsageError:
+            raise
+        except Exception as exc:
+            from mlcost.errors import InputError
+
+            raise InputError(f"the model failed to run on its inputs: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    finally:
+        for m, flag in was_training.items():
+            m.training = flag
+
+    fwd = fv if fv is not None else dr.forward
+    bwd = dr.backward
+    unsupported = dict(fwd.unsupported)
+    if bwd is not None:
+        for key, n in bwd.unsupported.items():
+            unsupported[(key[0] + " (backward)", key[1])] = n
+    if strict and unsupported:
+        names = ", ".join(f"{op} x{n} in {mod or '<root>'}" for (op, mod), n in sorted(unsupported.items()))
+        raise UnsupportedOperatorError(f"operators with no FLOP formula (--strict): {names}")
+
+    macs_f = sum(r[1] for r in fwd.ops.values())
+    flops_f = sum(2 * r[1] + r[2] for r in fwd.ops.values())
+    ops = []
+    for op, (calls, macs, other) in sorted(fwd.ops.items(), key=lambda kv: -(2 * kv[1][1] + kv[1][2])):
+        fb = None
+        if bwd is not None:
+            b = bwd.ops.get(op)
+            fb = 2 * b[1] + b[2] if b else 0
+        ops.append(OperatorRow(op=op, calls=calls, flops=2 * macs + other, macs=macs, flops_backward=fb))
+    if bwd is not None:  # backward-only ops (threshold_backward, mm, ...) get rows too: rows sum to totals
+        for op, (calls, macs, other) in sorted(bwd.ops.items()):
+            if op not in fwd.ops:
+                ops.append(OperatorRow(op=op, calls=0, flops=0, macs=0, flops_backward=2 * macs + other))
+
+    rows = []
+    for name, m in module.named_modules():
+        rows.append(ModuleRow(
+            name=name, type=type(m).__name__, depth=name.count(".") + 1 if name else 0,
+            params=sum(p.numel() for p in m.parameters()),
+            flops=int(fwd.mod_flops.get(name, 0)), macs=int(fwd.mod_macs.get(name, 0)),
+            flops_backward=int(bwd.mod_flops.get(name, 0)) if bwd is not None else None))
+
+    stats = param_stats(module)
+    mem = MemoryStats(weights_bytes=weights_bytes(module), activations_peak_bytes=dr.activations_peak_bytes)
+    if training:
+        peak, breakdown, note = training_memory(module, dr.saved or {}, optimizer, precision)
+        mem = MemoryStats(mem.weights_bytes, mem.activations_peak_bytes, peak, breakdown)
+        notes.append(note)
+    notes.append("activations_peak_bytes: peak bytes of tensors created and alive during one forward "
+                 + ("with autograd recording (training)" if training else "under no_grad")
+                 + ", measured on the module's device")
+    if unsupported:
+        notes.append(f"{sum(unsupported.values())} call(s) of operators with no formula were not counted "
+                     "(see unsupported_ops)")
+    return Profile(
+        model=model_name, format=model_format, backend="fvcore" if fv is not None else "torch",
+        params=stats, memory=mem, flops_forward=flops_f, macs_forward=macs_f,
+        flops_backward=(sum(2 * r[1] + r[2] for r in bwd.ops.values()) if bwd is not None else None),
+        macs_backward=(sum(r[1] for r in bwd.ops.values()) if bwd is not None else None),
+        inputs=tuple(inputs) or _specs(args, kwargs), by_module=tuple(rows), by_operator=tuple(ops),
+        unsupported_ops=tuple(UnsupportedOp(op, mod, n) for (op, mod), n in sorted(unsupported.items())),
+        assumptions=tuple(notes), conventions=dict(POLICY), training=training,
+    )
+
+
+def _fvcore_blocker(args: tuple, kwargs: dict, training: bool) -> str | None:
+    import torch
+
+    if training:
+        return "--training needs backward FLOPs, which only the torch dispatch backend measures"
+    if kwargs:
+        return "keyword inputs cannot be traced"
+    if not args or not all(isinstance(a, torch.Tensor) for a in args):
+        return "jit tracing needs positional tensor inputs"
+    return None
+
+
+def _specs(args: tuple, kwargs: dict) -> tuple[InputSpec, ...]:
+    import torch
+
+    out = [InputSpec(tuple(a.shape), str(a.dtype).removeprefix("torch.")) for a in args if isinstance(a, torch.Tensor)]
+    out += [InputSpec(tuple(v.shape), str(v.dtype).removeprefix("torch."), k) for k, v in kwargs.items()
+            if isinstance(v, torch.Tensor)]
+    return tuple(out)
+
+
+def param_stats(module):
+    """ParamStats of an nn.Module (tied parameters once); for format loaders that have no graph."""
+    from mlcost.counting.memory import param_stats as _ps
+
+    return _ps(module)
+
+
+__all__ = ["count_module", "param_stats", "BACKENDS"]

@@ -1,0 +1,232 @@
+"""Torch dispatch backend: counts every aten call of a real run (meta or CPU) with the shared
+formula registry, attributes it to modules (torch's ModuleTracker, forward and backward),
+tracks live activation storages (bytes) and, for training, the tensors autograd saves.
+"""
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.module_tracker import ModuleTracker
+
+from mlcost.counting.formulas import TS, canonical, is_listed, lookup
+
+_ROOT = "@"
+
+
+@dataclass
+class PhaseCounts:
+    """Counts of one phase (forward or backward): per op [calls, macs, other_flops], per module subtree."""
+
+    ops: dict[str, list[int]] = field(default_factory=dict)
+    mod_macs: Counter = field(default_factory=Counter)
+    mod_flops: Counter = field(default_factory=Counter)  # FLOPs = 2*MACs + other
+    unsupported: Counter = field(default_factory=Counter)  # (op, innermost module) -> calls
+
+    def add(self, op: str, macs: int, other: int, modules: list[str]) -> None:
+        row = self.ops.setdefault(op, [0, 0, 0])
+        row[0] += 1
+        row[1] += macs
+        row[2] += other
+        for m in modules:
+            self.mod_macs[m] += macs
+            self.mod_flops[m] += 2 * macs + other
+
+
+def _ts(v):
+    if isinstance(v, torch.Tensor):
+        return TS(tuple(int(s) for s in v.shape), str(v.dtype).removeprefix("torch."))
+    if isinstance(v, (list, tuple)):
+        return [_ts(x) for x in v]
+    return v
+
+
+def _schema_args(func, args, kwargs) -> list:
+    try:
+        schema = func._schema.arguments
+    except AttributeError:
+        return [_ts(a) for a in args]
+    out = []
+    for i, a in enumerate(schema):
+        if i < len(args):
+            v = args[i]
+        elif a.name in kwargs:
+            v = kwargs[a.name]
+        else:
+            v = a.default_value if a.has_default_value() else None
+        out.append(_ts(v))
+    return out
+
+
+# torch functions counted whole (their aten decomposition differs by device), with their arg names
+_WHOLE = {
+    F.scaled_dot_product_attention: ("aten::scaled_dot_product_attention",
+                                     ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")),
+    F.rms_norm: ("aten::rms_norm", ("input", "normalized_shape", "weight", "eps")),
+    torch.rms_norm: ("aten::rms_norm", ("input", "normalized_shape", "weight", "eps")),
+}
+
+
+class CountingMode(TorchDispatchMode):
+    """Counts FLOPs/MACs per op and module; tracks peak bytes of storages created under it."""
+
+    def __init__(self, tracker: ModuleTracker):
+        super().__init__()
+        self.tracker = tracker
+        self.phase: PhaseCounts | None = PhaseCounts()
+        self.suppress = 0  # >0 inside a function already counted whole
+        self.live: dict[int, list[int]] = {}  # storage id -> [nbytes, tracked tensors]
+        self.current = 0
+        self.peak = 0
+        self.known_storages: set[int] = set()  # params, buffers, inputs: not activations
+        self._cache: dict = {}
+
+    def modules(self) -> list[str]:
+        names = []
+        for p in self.tracker.parents:
+            if p == _ROOT:
+                names.append("")
+            elif p.startswith(_ROOT + "."):
+                names.append(p[2:])
+        return names or [""]
+
+    def record(self, op: str, formula, args: list, outs: list) -> None:
+        mods = self.modules()
+        if formula is None:
+            inner = max(mods, key=lambda m: (m.count(".") if m else -1, len(m)))
+            self.phase.unsupported[(op, inner)] += 1
+            return
+        macs, other = formula(args, outs)
+        if is_listed(op, macs, other):
+            self.phase.add(op, int(macs), int(other), mods)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.phase is not None and not self.suppress:
+            hit = self._cache.get(func)
+            if hit is None:
+                hit = self._cache[func] = lookup(str(func.name() if hasattr(func, "name") else func))
+            op, formula = hit
+            if formula is None or formula.__name__ != "_zero":
+                outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+                self.record(op, formula, _schema_args(func, args, kwargs), outs)
+        self._track(args, kwargs, out)
+        return out
+
+    def _track(self, args, kwargs, out) -> None:
+        ins = {t.untyped_storage()._cdata for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            key = t.untyped_storage()._cdata
+            if key in ins or key in self.known_storages:
+                continue
+            entry = self.live.get(key)
+            if entry is None:
+                n = t.untyped_storage().nbytes()
+                self.live[key] = [n, 1]
+                self.current += n
+                self.peak = max(self.peak, self.current)
+            else:
+                entry[1] += 1
+            weakref.finalize(t, self._release, key)
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            self.current -= entry[0]
+            del self.live[key]
+
+
+class WholeFunctions(TorchFunctionMode):
+    """Counts SDPA / rms_norm as one op each, so meta, CPU and the jit graph all agree."""
+
+    def __init__(self, mode: CountingMode):
+        super().__init__()
+        self.mode = mode
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        spec = _WHOLE.get(func)
+        if spec is None or self.mode.phase is None or self.mode.suppress:
+            return func(*args, **kwargs)
+        self.mode.suppress += 1
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.mode.suppress -= 1
+        name, params = spec
+        norm = [_ts(args[i]) if i < len(args) else _ts(kwargs.get(p)) for i, p in enumerate(params)]
+        op, formula = lookup(name)
+        self.mode.record(op, formula, norm, [_ts(out)] if isinstance(out, torch.Tensor) else [])
+        return out
+
+
+def _storage_ids(tensors) -> set[int]:
+    return {t.untyped_storage()._cdata for t in tensors if isinstance(t, torch.Tensor)}
+
+
+@dataclass
+class DispatchResult:
+    forward: PhaseCounts
+    backward: PhaseCounts | None
+    activations_peak_bytes: int
+    saved: dict[int, tuple[int, int, bool]] | None  # storage id -> (nbytes, itemsize, is_float)
+
+
+def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> DispatchResult:
+    """Run the module once under the counting mode (and backward when training)."""
+    tracker = ModuleTracker()
+    for name, m in module.named_modules():
+        tracker._known_modules[m] = _ROOT + ("." + name if name else "")
+        tracker._seen_modules.add(m)
+    mode = CountingMode(tracker)
+    weights = list(module.parameters()) + list(module.buffers())
+    mode.known_storages = _storage_ids(weights) | _storage_ids(tree_flatten((args, kwargs))[0])
+    saved: dict[int, tuple[int, int, bool]] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        key = st._cdata
+        if key not in param_ids and key not in saved:
+            saved[key] = (st.nbytes(), t.element_size(), t.is_floating_point())
+        return t
+
+    param_ids = _storage_ids(weights)
+    backward = None
+    with tracker, mode, WholeFunctions(mode):
+        if not training:
+            with torch.no_grad():
+                out = module(*args, **kwargs)
+        else:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out = module(*args, **kwargs)
+            fwd = mode.phase
+            mode.phase = None  # the loss reduction is not the model's
+            leaves = [t for t in tree_flatten(out)[0]
+                      if isinstance(t, torch.Tensor) and t.is_floating_point() and t.requires_grad]
+            if not leaves:
+                from mlcost.errors import UsageError
+                raise UsageError("--training: no model output depends on a trainable parameter")
+            loss = sum(t.sum() for t in leaves)
+            mode.phase = backward = PhaseCounts()
+            loss.backward()
+            mode.phase = fwd
+            for p in module.parameters():
+                p.grad = None
+    peak = mode.peak
+    del out
+    return DispatchResult(mode.phase, backward, peak, saved if training else None)
+
+
+__all__ = ["run", "DispatchResult", "PhaseCounts", "canonical"]

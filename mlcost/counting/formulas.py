@@ -1,0 +1,277 @@
+"""The one operator-formula registry and counting policy shared by every torch backend.
+
+Each formula takes an operator call normalised to schema order — tensors as ``TS`` (shape,
+dtype), everything else as plain Python values — and returns ``(macs, other_flops)``:
+``macs`` are multiply-accumulates (1 MAC = 2 FLOPs), ``other_flops`` the non-MAC FLOPs
+(norms, activations, softmax, elementwise, pooling, upsampling) under ``POLICY`` below.
+The fvcore backend (jit graph nodes) and the dispatch backend (aten calls) both look ops up
+here by canonical name ("aten::relu_" and "aten.relu.default" both become "aten::relu").
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TS:
+    """A tensor seen by a formula: its shape and dtype name (no data)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+Formula = Callable[[list, list], "tuple[int, int]"]
+
+SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
+NORM_FLOPS_PER_ELEMENT = 5  # mean, subtract, square, sum(var), scale by rsqrt
+RMS_NORM_FLOPS_PER_ELEMENT = 3  # square, sum, scale by rsqrt
+AFFINE_FLOPS_PER_ELEMENT = 2  # weight multiply + bias add
+INTERP_FLOPS = {"nearest": 0, "linear": 2, "bilinear": 4, "trilinear": 8, "bicubic": 16}
+
+POLICY: dict[str, str] = {
+    "mac": "1 MAC = 1 multiply-accumulate = 2 FLOPs; MACs only from linear/matmul/mm/bmm/baddbmm/addmm/"
+    "einsum/conv/conv_transpose/attention; bias additions fused into linear/addmm/conv are not counted "
+    "(as fvcore and torch.utils.flop_counter)",
+    "attention": "scaled_dot_product_attention: QK^T + AV = batch*heads*Lq*Lk*(E+Ev) MACs, dense Lq x Lk: "
+    "the causal mask is NOT discounted (as torch's FlopCounterMode); grouped-query k/v heads are broadcast "
+    "to the query heads; plus 1 FLOP/score for scaling, 1/score for an explicit mask and "
+    f"{SOFTMAX_FLOPS_PER_ELEMENT}/score softmax",
+    "elementwise": "1 FLOP per output element for every elementwise arithmetic op, comparison and "
+    "activation (relu, gelu, silu, exp, ... all count 1); reductions (sum, mean, max, ...) 1 FLOP per "
+    "input element; dropout, views, reshapes, copies, cat, indexing and tensor creation are free (0)",
+    "softmax": f"softmax/log_softmax: {SOFTMAX_FLOPS_PER_ELEMENT} FLOPs per element",
+    "norm": f"layer/group/instance/batch norm (training stats): {NORM_FLOPS_PER_ELEMENT} FLOPs/element; "
+    f"batch norm with running stats (eval): 2/element; rms_norm: {RMS_NORM_FLOPS_PER_ELEMENT}/element; "
+    f"+{AFFINE_FLOPS_PER_ELEMENT}/element with an affine weight and bias (+1 with weight only)",
+    "pooling": "max/avg pooling: output elements x kernel elements; adaptive pooling: 1 FLOP per input element",
+    "upsampling": "interpolation per output element: nearest 0, linear 2, bilinear 4, trilinear 8, bicubic 16",
+    "embedding": "embedding lookups: 0 FLOPs, 0 MACs (listed as an operator row)",
+    "backward": "backward FLOPs are measured op by op on the autograd graph (no 2x rule); the same formulas "
+    "apply to backward aten ops; *_backward elementwise ops count 1 FLOP per output element",
+}
+
+
+def canonical(name: str) -> str:
+    """'aten.relu_.default' / 'aten::relu_' -> 'aten::relu' (namespace kept, overload and in-place dropped)."""
+    if "::" not in name:
+        parts = name.split(".")
+        name = f"{parts[0]}::{parts[1]}" if len(parts) > 1 else name
+    ns, _, op = name.partition("::")
+    op = op.split(".")[0]  # drop the overload ("add.Tensor")
+    if op.endswith("_") and not op.endswith("__"):
+        op = op[:-1]
+    return f"{ns}::{ALIASES.get(op, op)}"
+
+
+# dispatch-level names -> the jit-level names the formulas are registered under
+ALIASES = {
+    "native_layer_norm": "layer_norm",
+    "native_group_norm": "group_norm",
+    "native_batch_norm": "batch_norm",
+    "_native_batch_norm_legit": "batch_norm",
+    "_native_batch_norm_legit_no_training": "batch_norm_eval",
+    "_native_batch_norm_legit_functional": "batch_norm",
+    "_softmax": "softmax",
+    "_safe_softmax": "softmax",
+    "_log_softmax": "log_softmax",
+    "_convolution": "convolution",
+    "max_pool2d_with_indices": "max_pool2d",
+    "max_pool3d_with_indices": "max_pool3d",
+    "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
+    "_adaptive_avg_pool3d": "adaptive_avg_pool3d",
+    "_scaled_dot_product_flash_attention_for_cpu": "scaled_dot_product_attention",
+    "_fused_rms_norm": "rms_norm",
+}
+
+
+def _t(args: list, i: int) -> TS | None:
+    v = args[i] if i < len(args) else None
+    return v if isinstance(v, TS) else None
+
+
+def _out(outs: list) -> int:
+    return outs[0].numel if outs and isinstance(outs[0], TS) else 0
+
+
+def _mm(a: int, b: int) -> Formula:
+    def f(args, outs):
+        x, y = _t(args, a), _t(args, b)
+        return math.prod(x.shape[:-1]) * x.shape[-1] * y.shape[-1], 0
+    return f
+
+
+def _linear(args, outs):
+    x, w = _t(args, 0), _t(args, 1)
+    out_features = w.shape[0] if len(w.shape) == 2 else 1
+    return x.numel * out_features, 0
+
+
+def _matmul(args, outs):
+    a = _t(args, 0)
+    k = a.shape[-1]
+    return _out(outs) * k, 0
+
+
+def _einsum(args, outs):
+    """Contract left to right; each pairwise step costs the product of all its index sizes."""
+    eq, ops = args[0], [o for o in (args[1] or []) if isinstance(o, TS)]
+    lhs, _, rhs = str(eq).replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if "." in lhs or len(terms) != len(ops):
+        return _out(outs) * 1, 0  # ellipsis: lower bound, one MAC per output element
+    sizes = {c: s for term, op in zip(terms, ops) for c, s in zip(term, op.shape)}
+    if len(ops) == 1:
+        return 0, math.prod(sizes[c] for c in terms[0])  # a pure reduction / permutation
+    macs, cur = 0, terms[0]
+    for i in range(1, len(terms)):
+        later = set(rhs).union(*terms[i + 1:]) if i + 1 < len(terms) else set(rhs)
+        letters = set(cur) | set(terms[i])
+        macs += math.prod(sizes[c] for c in letters)
+        cur = "".join(sorted(c for c in letters if c in later))
+    return macs, 0
+
+
+def _conv(transposed: bool | None) -> Formula:
+    """Conv: output elements x (Cin/groups x kernel); transposed: input elements x (Cout/groups x kernel)."""
+    def f(args, outs):
+        x, w = _t(args, 0), _t(args, 1)
+        tr = bool(args[6]) if transposed is None else transposed
+        per = math.prod(w.shape[1:])  # weight (Cout, Cin/g, *k) or transposed (Cin, Cout/g, *k)
+        return (x.numel if tr else _out(outs)) * per, 0
+    return f
+
+
+def _sdpa(args, outs):
+    q, k, v, mask = _t(args, 0), _t(args, 1), _t(args, 2), _t(args, 3)
+    lq, e = q.shape[-2], q.shape[-1]
+    lk, ev = k.shape[-2], v.shape[-1]
+    bh = q.numel // (lq * e)
+    scores = bh * lq * lk
+    extra = scores * (1 + SOFTMAX_FLOPS_PER_ELEMENT + (1 if mask is not None else 0))
+    return scores * (e + ev), extra
+
+
+def _per_element(cost: int, on_input: bool = False) -> Formula:
+    def f(args, outs):
+        n = _t(args, 0).numel if on_input and _t(args, 0) is not None else _out(outs)
+        return 0, cost * n
+    return f
+
+
+def _norm(weight_idx: int, bias_idx: int, per_elem: int) -> Formula:
+    def f(args, outs):
+        n = _t(args, 0).numel
+        affine = (1 if _t(args, weight_idx) is not None else 0) + (1 if _t(args, bias_idx) is not None else 0)
+        return 0, n * (per_elem + affine)
+    return f
+
+
+def _group_norm(args, outs):
+    # jit: group_norm(input, num_groups, weight, bias, ...); aten: native_group_norm(input, weight, bias, N, ...)
+    w = 2 if isinstance(args[1], int) else 1
+    return _norm(w, w + 1, NORM_FLOPS_PER_ELEMENT)(args, outs)
+
+
+def _batch_norm(args, outs):
+    # aten::batch_norm(input, weight, bias, running_mean, running_var, training, ...)
+    training = bool(args[5]) if len(args) > 5 and isinstance(args[5], bool) else False
+    return _norm(1, 2, NORM_FLOPS_PER_ELEMENT if training else 2)(args, outs)
+
+
+def _pool(kernel_idx: int) -> Formula:
+    def f(args, outs):
+        k = args[kernel_idx]
+        k = [k] if isinstance(k, int) else list(k or [1])
+        nd = len(outs[0].shape) - 2 if outs and isinstance(outs[0], TS) else len(k)
+        if len(k) == 1 and nd > 1:
+            k = k * nd
+        return 0, _out(outs) * math.prod(k)
+    return f
+
+
+def _interp(mode: str) -> Formula:
+    def f(args, outs):
+        return 0, _out(outs) * INTERP_FLOPS[mode]
+    return f
+
+
+def _zero(args, outs):
+    return 0, 0
+
+
+FORMULAS: dict[str, Formula] = {
+    "aten::mm": _mm(0, 1), "aten::addmm": _mm(1, 2), "aten::bmm": _mm(0, 1), "aten::baddbmm": _mm(1, 2),
+    "aten::addbmm": _mm(1, 2), "aten::linear": _linear, "aten::matmul": _matmul, "aten::einsum": _einsum,
+    "aten::convolution": _conv(None), "aten::conv1d": _conv(False), "aten::conv2d": _conv(False),
+    "aten::conv3d": _conv(False), "aten::conv_transpose1d": _conv(True), "aten::conv_transpose2d": _conv(True),
+    "aten::conv_transpose3d": _conv(True),
+    "aten::scaled_dot_product_attention": _sdpa,
+    "aten::softmax": _per_element(SOFTMAX_FLOPS_PER_ELEMENT), "aten::log_softmax": _per_element(SOFTMAX_FLOPS_PER_ELEMENT),
+    "aten::layer_norm": _norm(2, 3, NORM_FLOPS_PER_ELEMENT), "aten::group_norm": _group_norm,
+    "aten::instance_norm": _norm(1, 2, NORM_FLOPS_PER_ELEMENT), "aten::batch_norm": _batch_norm,
+    "aten::batch_norm_eval": _norm(1, 2, 2), "aten::rms_norm": _norm(2, 99, RMS_NORM_FLOPS_PER_ELEMENT),
+    "aten::max_pool1d": _pool(1), "aten::max_pool2d": _pool(1), "aten::max_pool3d": _pool(1),
+    "aten::avg_pool1d": _pool(1), "aten::avg_pool2d": _pool(1), "aten::avg_pool3d": _pool(1),
+    "aten::adaptive_avg_pool1d": _per_element(1, True), "aten::adaptive_avg_pool2d": _per_element(1, True),
+    "aten::adaptive_avg_pool3d": _per_element(1, True), "aten::adaptive_max_pool2d": _per_element(1, True),
+    "aten::upsample_nearest1d": _interp("nearest"), "aten::upsample_nearest2d": _interp("nearest"),
+    "aten::upsample_nearest3d": _interp("nearest"), "aten::upsample_linear1d": _interp("linear"),
+    "aten::upsample_bilinear2d": _interp("bilinear"), "aten::upsample_trilinear3d": _interp("trilinear"),
+    "aten::upsample_bicubic2d": _interp("bicubic"),
+    "aten::embedding": _zero,
+}
+
+ELEMENTWISE = """add sub rsub mul div true_divide floor_divide remainder fmod neg abs pow sqrt rsqrt exp exp2 expm1
+log log2 log10 log1p sin cos tan tanh sinh cosh asin acos atan atan2 sigmoid relu relu6 gelu silu mish hardtanh
+hardswish hardsigmoid leaky_relu elu selu celu softplus softsign threshold clamp clamp_min clamp_max clip where
+maximum minimum reciprocal square erf erfc erfinv sign floor ceil round trunc frac lerp addcmul addcdiv outer ger
+eq ne gt ge lt le logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_not __and__ __or__
+masked_fill glu prelu xlogy hypot mul_scalar
+threshold_backward gelu_backward silu_backward sigmoid_backward tanh_backward hardtanh_backward leaky_relu_backward
+elu_backward softplus_backward hardswish_backward hardsigmoid_backward mish_backward
+_softmax_backward_data _log_softmax_backward_data native_layer_norm_backward native_group_norm_backward
+native_batch_norm_backward max_pool2d_with_indices_backward avg_pool2d_backward embedding_dense_backward
+_adaptive_avg_pool2d_backward upsample_nearest2d_backward upsample_bilinear2d_backward""".split()
+REDUCTIONS = "sum mean amax amin max min prod var std var_mean std_mean norm linalg_vector_norm logsumexp cumsum cumprod argmax argmin all any".split()
+FREE = """view reshape _reshape_alias _unsafe_view transpose permute t contiguous clone copy detach alias to _to_copy
+cat stack concat concatenate slice select index index_select narrow split split_with_sizes chunk unbind expand
+expand_as squeeze unsqueeze flatten unflatten size numel dim Int Float ScalarImplicit NumToTensor zeros ones
+empty full arange linspace zeros_like ones_like empty_like full_like new_zeros new_ones new_empty new_full
+scalar_tensor lift_fresh lift_fresh_copy fill zero dropout feature_dropout alpha_dropout native_dropout
+tril triu repeat repeat_interleave roll flip gather scatter index_put masked_select nonzero type_as view_as
+_unsafe_split as_strided empty_strided resize clamp_tensor detach_copy _has_compatible_shallow_copy_type
+diagonal movedim swapaxes tile pad constant_pad_nd reflection_pad2d replicate_pad2d
+set_ embedding_renorm _local_scalar_dense item copy_ sym_size sym_numel sym_stride stride is_same_size
+__getitem__ tensor_split result_type can_cast""".split()
+
+for _n in ELEMENTWISE:
+    FORMULAS.setdefault("aten::" + _n, _per_element(1))
+for _n in REDUCTIONS:
+    FORMULAS.setdefault("aten::" + _n, _per_element(1, True))
+KNOWN_FREE = {"aten::" + n for n in FREE}
+for _n in KNOWN_FREE:
+    FORMULAS.setdefault(_n, _zero)
+
+MAC_OPS = {n for n, f in FORMULAS.items() if n in (
+    "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::linear", "aten::matmul",
+    "aten::einsum", "aten::scaled_dot_product_attention") or "conv" in n}
+# ops that appear as operator rows even though they cost nothing
+LISTED_FREE = {"aten::embedding"}
+
+
+def lookup(name: str) -> tuple[str, Formula | None]:
+    """(canonical name, formula or None when no formula covers it)."""
+    c = canonical(name)
+    return c, FORMULAS.get(c)
+
+
+def is_listed(op: str, macs: int, flops: int) -> bool:
+    """Whether an op gets an operator row: it costs something, or is listed on purpose (embedding)."""
+    return macs > 0 or flops > 0 or op in LISTED_FREE

@@ -1,0 +1,162 @@
+"""Counting core: exact integers on hand-countable and well-known models (1 MAC = 2 FLOPs)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mlcost.counting import count_module
+from mlcost.errors import UnsupportedOperatorError, UsageError
+from tests.models import gpt2, llama, resnet, tiny
+
+
+def meta(build, *a, **k):
+    with torch.device("meta"):
+        return build(*a, **k)
+
+
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_linear_stack_exact(backend):
+    m, a = meta(tiny.build)
+    p = count_module(m, a, backend=backend)
+    assert p.backend == backend
+    assert p.params.total == 212  # 8*16+16 + 16*4+4
+    assert p.macs_forward == 384  # 2*8*16 + 2*16*4
+    assert p.flops_forward == 800  # 2*384 + relu 2*16
+    assert sum(r.flops for r in p.by_operator) == p.flops_forward
+    rows = {r.name: r for r in p.by_module}
+    assert rows[""].flops == 800 and rows["layers.0"].macs == 256 and rows["layers.1"].macs == 128
+    assert p.memory.weights_bytes == 212 * 4
+    assert "attention" in p.conventions and "elementwise" in p.conventions
+
+
+def test_conv_net_torch_exact_and_meta_trace_falls_back():
+    m, a = meta(tiny.build_convnet)
+    p = count_module(m, a)
+    assert p.backend == "torch" and "fvcore could not be used" in p.assumptions[0]
+    # conv 8*8*8 * 3*3*3 = 13824; convT input 4*4*8 * (4*2*2) = 2048; fc 4*2 = 8
+    assert p.macs_forward == 13824 + 2048 + 8
+    ops = {r.op: r for r in p.by_operator}
+    assert ops["aten::batch_norm"].flops == 8 * 8 * 8 * 4  # eval: 2/elem + affine 2
+    assert ops["aten::relu"].flops == 512
+    assert ops["aten::max_pool2d"].flops == 8 * 4 * 4 * 2 * 2  # out elements x kernel
+    assert p.flops_forward == 2 * 15880 + 2048 + 512 + 512 + 256  # + adaptive pool 1/input elem
+
+
+def test_conv_net_backends_agree_on_cpu():
+    m, a = tiny.build_convnet()
+    f = count_module(m, a, backend="fvcore")
+    t = count_module(m, a, backend="torch")
+    assert (f.macs_forward, f.flops_forward) == (t.macs_forward, t.flops_forward) == (15880, 35088)
+
+
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_matmul_sdpa_norms(backend):
+    m, a = meta(tiny.build_matmul)
+    assert count_module(m, a, backend=backend).macs_forward == 3 * 2 * 3 * 4 * 5
+    m, a = meta(tiny.build_sdpa)
+    p = count_module(m, a, backend=backend)
+    assert p.macs_forward == 2 * (1 * 4 * 6 * 6 * 8)  # QK^T + AV, GQA kv heads broadcast to 4
+    assert p.flops_forward == 2 * 2304 + 6 * (4 * 6 * 6)  # + scale 1 + softmax 5 per score
+    m, a = meta(tiny.build_norms)
+    ops = {r.op: r.flops for r in count_module(m, a, backend=backend).by_operator}
+    assert ops == {"aten::layer_norm": 48 * 7, "aten::group_norm": 48 * 7, "aten::rms_norm": 48 * 4}
+
+
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_unsupported_listed_and_strict(backend):
+    m, a = meta(tiny.build_unsupported)
+    p = count_module(m, a, backend=backend)
+    assert [(u.module, u.count) for u in p.unsupported_ops] == [("spectral", 2)]
+    assert "fft" in p.unsupported_ops[0].op
+    assert p.macs_forward == 128  # 2*8*8
+    with pytest.raises(UnsupportedOperatorError, match="fft"):
+        count_module(m, a, backend=backend, strict=True)
+
+
+def test_kwargs_dict_and_data_dependent_use_dispatch():
+    m, a = meta(tiny.build_dict_kwargs)
+    p = count_module(m, a, {"scale": torch.ones(16, device="meta")})
+    assert p.backend == "torch" and "keyword inputs" in p.assumptions[0]
+    assert p.macs_forward == 2 * 8 * 16 + 2 * (2 * 16 * 4)  # fc + head twice
+    with pytest.raises(UsageError):
+        count_module(m, a, {"scale": torch.ones(16, device="meta")}, backend="fvcore")
+    m, a = tiny.build_branchy()
+    assert count_module(m, a, backend="torch").macs_forward == 3 * 2 * 4 * 4
+
+
+def test_training_linear_stack_exact():
+    m, a = meta(tiny.build)
+    p = count_module(m, a, training=True)
+    assert p.backend == "torch"
+    # backward: layer1 grad-input 2*4*16 + grad-weight 4*2*16, layer0 grad-weight only (input needs no grad)
+    assert p.macs_backward == 128 + 128 + 256
+    # + bias grads (sum over batch: 2*4 + 2*16) + relu backward 2*16
+    assert p.flops_backward == 2 * 512 + 40 + 32
+    assert sum(r.flops_backward for r in p.by_operator) == p.flops_backward
+    t = p.memory.training
+    assert t["saved_activations_bytes"] == 2 * 8 * 4 + 2 * 16 * 4  # input x + relu output
+    assert p.memory.training_peak_bytes == 212 * (4 + 4 + 8) + 192
+    mixed = count_module(m, a, training=True, precision="mixed").memory
+    assert mixed.training_peak_bytes == 212 * 16 + 192 // 2  # 2+2+4+8 B/param, bf16 activations
+    sgd = count_module(m, a, training=True, optimizer="sgd").memory.training
+    assert sgd["optimizer_states_bytes"] == 0
+
+
+def test_resnet50_matches_fvcore_and_torch():
+    from fvcore.nn import FlopCountAnalysis
+
+    m = resnet.build().eval()
+    x = (torch.zeros(1, 3, 224, 224),)
+    raw = FlopCountAnalysis(m, x)
+    raw.unsupported_ops_warnings(False)
+    by_op = raw.by_operator()
+    f = count_module(m, x, backend="fvcore")
+    t = count_module(m, x, backend="torch")
+    assert f.params.total == 25_557_032
+    assert f.macs_forward == t.macs_forward == by_op["conv"] + by_op["linear"] == 4_089_184_256
+    assert f.flops_forward == t.flops_forward
+    assert f.unsupported_ops == t.unsupported_ops == ()
+
+
+def test_llama7b_meta_counts():
+    m, a = meta(llama.build, seq_len=128)
+    p = count_module(m, a, backend="torch")
+    assert p.params.total == 32000 * 4096 + 32 * (4 * 4096**2 + 3 * 4096 * 11008 + 2 * 4096) + 4096 + 32000 * 4096
+    assert p.params.total == 6_738_415_616
+    attn = 32 * 2 * 1 * 32 * 128 * 128 * 128  # per layer 2*b*h*L*L*hd
+    linear = 128 * (32 * (4 * 4096**2 + 3 * 4096 * 11008) + 4096 * 32000)
+    assert {r.op: r.macs for r in p.by_operator}["aten::scaled_dot_product_attention"] == attn
+    assert p.macs_forward == linear + attn == 850_000_871_424
+    assert sum(r.flops for r in p.by_operator) == p.flops_forward
+    rows = {r.name: r for r in p.by_module}
+    assert rows[""].flops == p.flops_forward
+    assert sum(rows[f"layers.{i}"].flops for i in range(32)) + rows["norm"].flops + rows["output"].flops \
+        + rows["tok_embeddings"].flops == p.flops_forward
+    assert p.memory.weights_bytes == 6_738_415_616 * 4
+
+
+def test_llama_small_backends_agree_and_block_rows_sum():
+    m, a = meta(llama.build_small)
+    f, t = count_module(m, a, backend="fvcore"), count_module(m, a, backend="torch")
+    assert (f.macs_forward, f.flops_forward) == (t.macs_forward, t.flops_forward)
+    for p in (f, t):
+        rows = {r.name: r for r in p.by_module}
+        kids = ("attention_norm", "attention", "ffn_norm", "feed_forward")
+        assert rows["layers.0"].flops == sum(rows[f"layers.0.{k}"].flops for k in kids) + 2 * 16 * 64  # 2 residual adds
+        assert rows["layers.0.attention"].macs == 16 * 64 * (64 + 32 + 32 + 64) + 2 * 4 * 16 * 16 * 16
+
+
+def test_gpt2_small():
+    m, a = meta(gpt2.build, seq_len=128)
+    p = count_module(m, a, backend="torch")
+    assert p.params.total == 124_439_808
+    per_token = 12 * (768 * 2304 + 768 * 768 + 2 * 768 * 3072) + 768 * 50257
+    assert p.macs_forward == 128 * per_token + 12 * 2 * 12 * 128 * 128 * 64
+
+
+def test_bad_options():
+    m, a = meta(tiny.build)
+    with pytest.raises(UsageError):
+        count_module(m, a, backend="nope")
+    with pytest.raises(UsageError):
+        count_module(m, a, training=True, optimizer="lion")
