@@ -103,3 +103,111 @@ def test_mixtral_total_and_active_params(tmp_path):
     assert total == 2 * 1000 * 64 + 2 * per_layer + 64 == 350_016
     assert expert == 2 * per_layer_experts == 196_608
     assert moe.active_params(total, expert, 4, 2) == 350_016 - 196_608 // 2 == 251_712
+
+
+# ---- counted forward (meta device, torch dispatch backend) ----
+
+def _profile(tmp_path: Path, cfg: dict, **opts):
+    return hf.profile_file(write_config(tmp_path / "m", cfg), ProfileOptions(**opts))
+
+
+def _op_macs(prof) -> dict[str, int]:
+    return {r.op: r.macs for r in prof.by_operator if r.macs}
+
+
+def test_gpt2_small_counted(tmp_path):
+    s = 128
+    prof = _profile(tmp_path, GPT2_SMALL, seq_len=s)
+    assert prof.format == "hf" and prof.backend == "torch" and prof.params.total == 124_439_808
+    assert [(i.name, i.shape) for i in prof.inputs] == [("input_ids", (1, s))]
+    linear = 768 * 2304 + 768 * 768 + 768 * 3072 + 3072 * 768  # c_attn, c_proj, c_fc, mlp c_proj weights
+    assert _op_macs(prof) == {
+        "aten::addmm": s * 12 * linear,  # 10,871,635,968
+        "aten::mm": s * 50257 * 768,  # tied LM head
+        "aten::bmm": 2 * 12 * s * s * 768,  # q @ k^T and attn @ v, all heads
+    }
+    assert prof.macs_forward == sum(_op_macs(prof).values())
+    assert prof.flops_forward == 2 * prof.macs_forward + sum(r.flops - 2 * r.macs for r in prof.by_operator)
+    assert prof.unsupported_ops == ()
+    assert any("seq_len 128 (--seq-len)" in a for a in prof.assumptions)
+
+
+def test_gpt2_hf_agrees_with_module(tmp_path):
+    """The same GPT-2-small shape as a plain module (tests/models/gpt2.py, SDPA attention) and as an HF config."""
+    import torch
+
+    from mlcost.counting import count_module
+    from models import gpt2
+
+    s = 64
+    with torch.device("meta"):
+        module, _ = gpt2.build(seq_len=s)
+    ids = torch.zeros(1, s, dtype=torch.long, device="meta")
+    mod = count_module(module, (ids,), {}, backend="torch")
+    prof = _profile(tmp_path, GPT2_SMALL, seq_len=s)
+    assert mod.params.total == prof.params.total == 124_439_808
+    assert mod.macs_forward == prof.macs_forward == s * (12 * (768 * 2304 + 768 * 768 + 2 * 768 * 3072) + 50257 * 768) + 2 * 12 * s * s * 768
+
+
+def test_default_inputs_and_llama_counts(tmp_path):
+    prof = _profile(tmp_path, LLAMA2_7B)
+    s = 512  # min(512, max_position_embeddings 4096)
+    assert prof.inputs[0].shape == (1, s) and prof.params.total == 6_738_415_616
+    linear = 4 * 4096 * 4096 + 3 * 4096 * 11008
+    assert _op_macs(prof) == {"aten::mm": s * (32 * linear + 32000 * 4096), "aten::bmm": 2 * 32 * s * s * 4096}
+    assert any("seq_len 512 = min(512, max_position_embeddings 4096) by default" in a for a in prof.assumptions)
+
+
+def test_bert_and_t5_counted(tmp_path):
+    s = 32
+    bert = _profile(tmp_path / "b", BERT_BASE, seq_len=s, batch_size=2)
+    assert bert.inputs[0].shape == (2, s) and bert.params.total == 109_482_240
+    assert _op_macs(bert) == {"aten::addmm": 2 * s * 12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 768 * 768,  # + pooler (1 token per row)
+                              "aten::bmm": 2 * 2 * 12 * s * s * 768}
+    t5 = _profile(tmp_path / "t", T5_SMALL, seq_len=s)
+    assert [i.name for i in t5.inputs] == ["input_ids", "decoder_input_ids"]
+    enc = 4 * 512 * 512 + 2 * 512 * 2048
+    dec = 8 * 512 * 512 + 2 * 512 * 2048  # self-attn 4, cross-attn q/o 2 + k/v on the encoder output 2 (same length)
+    assert _op_macs(t5) == {"aten::mm": s * (6 * enc + 6 * dec + 32128 * 512), "aten::bmm": 3 * 6 * 2 * s * s * 512}
+
+
+def test_mixtral_active_and_all_experts_flops(tmp_path):
+    s = 128
+    prof = _profile(tmp_path, TINY_MIXTRAL, seq_len=s)
+    m = prof.details["moe"]
+    assert prof.params.total == m["params_total"] == 350_016 and prof.params.active == m["params_active"] == 251_712
+    attn = 64 * 64 + 32 * 64 + 32 * 64 + 64 * 64  # q, k, v, o
+    router = 4 * 64
+    expert = 2 * 128 * 64 + 64 * 128  # gate_up + down of one expert (MACs per token)
+    head = 1000 * 64
+    assert m["macs_forward_active"] == prof.macs_forward == s * (2 * (attn + router + 2 * expert) + head) + 2 * 2 * s * s * 64
+    assert m["macs_forward_all_experts"] == s * (2 * (attn + router + 4 * expert) + head) + 2 * 2 * s * s * 64
+    assert m["flops_per_token_active"] == m["flops_forward_active"] // s and m["tokens"] == s
+    assert m["flops_forward_all_experts"] > m["flops_forward_active"]
+    assert any("active params per token" in a for a in prof.assumptions)
+
+
+def test_cross_check_with_safetensors(tmp_path):
+    from test_safetensors import llama2_7b_tensors, write_sharded, write_st
+
+    folder = write_config(tmp_path / "llama", LLAMA2_7B)
+    write_sharded(folder, llama2_7b_tensors(), shards=2)
+    assert detect_format(folder) == "hf"
+    prof = hf.profile_file(folder, ProfileOptions(seq_len=8))
+    assert prof.details["checkpoint"] == {"params": 6_738_415_616, "weights_bytes": 13_476_831_232, "tensors": 291,
+                                          "model_params": 6_738_415_616, "matches": True}
+    # GPT-2 with the tied LM head stored twice in the checkpoint: explained, not an error
+    g = write_config(tmp_path / "gpt2", {**GPT2_SMALL, "n_layer": 1})
+    tensors = {"transformer.wte.weight": ("F32", (50257, 768)), "transformer.wpe.weight": ("F32", (1024, 768)),
+               "lm_head.weight": ("F32", (50257, 768)), "transformer.ln_f.weight": ("F32", (768,)),
+               "transformer.ln_f.bias": ("F32", (768,))}
+    for n, shape in {"ln_1.weight": (768,), "ln_1.bias": (768,), "attn.c_attn.weight": (768, 2304), "attn.c_attn.bias": (2304,),
+                     "attn.c_proj.weight": (768, 768), "attn.c_proj.bias": (768,), "ln_2.weight": (768,), "ln_2.bias": (768,),
+                     "mlp.c_fc.weight": (768, 3072), "mlp.c_fc.bias": (3072,), "mlp.c_proj.weight": (3072, 768),
+                     "mlp.c_proj.bias": (768,)}.items():
+        tensors[f"transformer.h.0.{n}"] = ("F32", shape)
+    write_st(g / "model.safetensors", tensors)
+    prof = hf.profile_file(g, ProfileOptions(seq_len=8))
+    assert prof.params.total == 38_597_376 + 786_432 + 7_087_872 + 1_536
+    assert prof.details["checkpoint"]["params"] == prof.params.total + 50257 * 768
+    assert any("tied weights" in a for a in prof.assumptions)

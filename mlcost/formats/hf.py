@@ -228,6 +228,7 @@ def _count_moe(torch: Any, model: Any, kwargs: dict, opts: Any, name: str, input
         "num_experts": n, "experts_per_token": k, "moe_layers": len(mods),
         "params_total": total, "params_active": active, "params_experts": expert,
         "flops_forward_active": prof.flops_forward, "flops_forward_all_experts": all_prof.flops_forward,
+        "macs_forward_active": prof.macs_forward, "macs_forward_all_experts": all_prof.macs_forward,
         "flops_per_token_active": prof.flops_forward // tokens if prof.flops_forward is not None else None,
         "flops_per_token_all_experts": all_prof.flops_forward // tokens if all_prof.flops_forward is not None else None,
         "tokens": tokens,
