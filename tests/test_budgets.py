@@ -1,6 +1,7 @@
 """Budget configuration (parsing, validation with file:line and a suggestion), comparisons, baseline files."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import textwrap
@@ -9,7 +10,7 @@ import pytest
 
 from mlcost.budgets import BASELINE_SCHEMA, check_profiles, compare, load_baseline, load_config, save_baseline
 from mlcost.errors import ConfigError, InputError
-from mlcost.results import MemoryStats, ParamStats, Profile
+from mlcost.results import InputSpec, MemoryStats, ParamStats, Profile
 
 
 def make_profile(params=1000, macs=5000, weights_bytes=4000, act=None, train=None) -> Profile:
@@ -203,3 +204,42 @@ def test_baseline_file_roundtrip(tmp_path):
         load_baseline(path)
     with pytest.raises(InputError, match="baseline file not found"):
         load_baseline(tmp_path / "missing.json")
+
+
+def test_pfs_days_and_co2e_budgets_use_the_cost_models(tmp_path):
+    from mlcost.costs import carbon, compute
+
+    cfg = load_config(write(tmp_path, """
+        [[models]]
+        name = "m"
+        model = "m.py:build"
+        tokens = "1M"
+        gpu = "A100"
+        utilization = "40%"
+        region = "FR"
+        budgets = { max_pfs_days = 1e-6, max_co2e_kg = 1e-12 }
+    """))
+    prof = dataclasses.replace(make_profile(macs=5000), inputs=(InputSpec((2, 8)),))  # 16 tokens per forward
+    report = check_profiles(cfg, {"m": prof})
+    est = compute.from_profile(prof, tokens=1_000_000, gpu="A100", utilization=0.4)
+    co2 = carbon.from_flops(est.flops, gpu="A100", utilization=0.4, region="FR")
+    pfs, kg = report.rows
+    assert (pfs.metric, pfs.value, pfs.verdict) == ("pfs_days", est.pfs_days, "pass")
+    assert (kg.metric, kg.value) == ("co2e_kg", co2.co2e_kg)
+    assert kg.verdict == ("fail" if co2.co2e_kg > 1e-12 else "pass") and co2.co2e_kg > 0
+    with pytest.raises(ConfigError, match=r"mlcost.toml:1: model 'm': max_co2e_kg needs 'gpu'"):
+        load_config(write(tmp_path, '[[models]]\nname = "m"\nmodel = "m.py:f"\ntokens = 5\nbudgets = { max_co2e_kg = 1 }\n'))
+
+
+def test_readme_example_config_loads(tmp_path):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section: check (issue 6) -->", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)[1]
+    cfg = load_config(write(tmp_path, example))
+    (m,) = cfg.models
+    assert m.budgets["params"] == 30_000_000 and m.budgets["weights_bytes"] == 128 * 2**20
+    assert m.increase == {"default": 0.05, "macs": 0.02} and m.warn_at == 0.95 and cfg.warn_at == 0.9
+    assert m.options["training"] is True and m.cost == {"tokens": 300_000_000_000, "gpu": "A100", "region": "FR"}
