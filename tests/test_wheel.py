@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (argv after `mlcost`, check(stdout) -> None); one line per command run from the installed wheel.
 COMMANDS = [
+    (["carbon", "--gpu", "a100", "--hours", "10", "--region", "FR", "--format", "json"],  # codecarbon's FR 2023 value
+     lambda out: json.loads(out)["schema"] == "mlcost.carbon/1" and json.loads(out)["intensity"]["value_g_per_kwh"] == 56.039),
     (["compute", "--params", "1e9", "--tokens", "2e10", "--format", "json"],
      lambda out: json.loads(out)["flops"] == 120_000_000_000_000_000_000),  # 6 * 1e9 * 2e10
     (["compute", "--gpu", "h100", "--hours", "1", "--format", "json"],
