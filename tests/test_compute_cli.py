@@ -139,3 +139,16 @@ def test_compute_imports_no_torch():
     assert json.loads(proc.stdout)["flops"] == 120_000_000_000_000_000_000
     assert "HEAVY=\n" in proc.stderr + "\n" and "HEAVY=" in proc.stderr
     assert proc.stderr.strip().endswith("HEAVY=")
+
+
+def test_model_end_to_end_matches_its_profile():
+    """MODEL profiled by mlcost.profile: compute = 3 x forward / batch x samples x epochs (no measured backward)."""
+    import mlcost
+
+    prof = mlcost.profile("tests/models/tiny.py:build", input_shapes=((2, 8),))
+    code, out, err = run("compute", "tests/models/tiny.py:build", "--input-shape", "2,8", "--samples", "1000",
+                         "--epochs", "3", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert prof.flops_forward and data["inputs"]["flops_per_sample"] * 2 == prof.flops_forward  # batch of 2
+    assert data["flops"] == prof.flops_forward // 2 * 1000 * 3 * 3
