@@ -134,7 +134,7 @@ def test_output_writes_file(cli, models, tmp_path):
         (["{models}:nope"], "no factory named 'nope'"),
         (["{models}:boom"], "kaboom from the factory"),
         (["{models}:not_a_model"], "must return an nn.Module"),
-        (["{models}:build", "--input-shape", "2,5"], "the model failed on inputs"),
+        (["{models}:build", "--input-shape", "2,5"], "on its inputs"),
         (["{models}:bare"], "needs 1 input(s) (x)"),
         (["{models}:bare", "--input-shape", "a,b"], "--input-shape"),
         (["{models}:bare", "--input-shape", "2,8", "--input-dtype", "float99"], "unknown --input-dtype"),

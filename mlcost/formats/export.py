@@ -6,6 +6,7 @@ only accepts the shapes it was exported for, or its declared dynamic dimensions)
 """
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 from mlcost.errors import ModelLoadError
@@ -26,6 +27,11 @@ def load(path: str | Path):
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     program = load(spec)
     module = program.module()
+    # torch.export's module refuses train()/eval(): its train/eval behaviour was fixed when it was
+    # exported, so the counters' mode switch is made a no-op (recorded below) instead of an error.
+    for name in ("train", "eval"):
+        if name in module.__dict__:
+            setattr(module, name, types.MethodType(lambda self, mode=True: self, module))
     if opts.input_shapes:
         args, specs = make_inputs(opts, "cpu")
         kwargs: dict = {}
@@ -37,6 +43,7 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
             raise UsageError(f"{spec}: the archive stores no example inputs; pass --input-shape")
         args, kwargs = tuple(example[0]), dict(example[1])
         specs = specs_of(args, kwargs)
-    assumptions = ("torch.export archive: the exported ATen graph is counted with its stored weights",)
+    assumptions = ("torch.export archive: the exported ATen graph is counted with its stored weights, "
+                   "in the train/eval mode it was exported in",)
     return count(module, args, kwargs, opts, model_name=str(spec), model_format="export", inputs=specs,
                  assumptions=assumptions)
