@@ -11,7 +11,6 @@ import pkgutil
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -32,27 +31,27 @@ def report_error(exc: BaseException) -> None:
         import traceback
 
         traceback.print_exception(exc)
-    click.echo(f"mlcost: error: {exc}", err=True)
+    typer.echo(f"mlcost: error: {exc}", err=True)
 
 
 class _Group(TyperGroup):
-    def invoke(self, ctx: click.Context) -> Any:
+    # typer vendors its own click: catch and raise typer's exception classes, not click's.
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MlcostError as exc:
             report_error(exc)
-            raise click.exceptions.Exit(exc.exit_code) from None
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.TyperException, KeyboardInterrupt, SystemExit):
             raise
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # a bug in mlcost, not the user's fault: still one line, exit 1... with a hint
+        except Exception as exc:  # a bug in mlcost, not the user's fault: one line and EX_SOFTWARE (70)
             if debug_enabled():
                 raise
-            click.echo(f"mlcost: internal error: {type(exc).__name__}: {exc} (rerun with MLCOST_DEBUG=1 for the traceback)", err=True)
-            raise click.exceptions.Exit(70) from None
+            typer.echo(f"mlcost: internal error: {type(exc).__name__}: {exc} "
+                       "(rerun with MLCOST_DEBUG=1 for the traceback)", err=True)
+            raise typer.Exit(70) from None
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         names = list(self.commands)
         return sorted(names, key=lambda n: (_COMMAND_ORDER.index(n) if n in _COMMAND_ORDER else len(_COMMAND_ORDER), n))
 
