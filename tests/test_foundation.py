@@ -73,3 +73,19 @@ def test_every_command_has_help(cli):
         result = cli(name, "--help")
         assert result.exit_code == 0, name
         assert "Usage" in result.stdout
+
+
+def test_user_error_is_one_line_and_exit_2(cli):
+    result = cli("reference", "no_such_table")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("mlcost: error: no reference table")
+    assert "Traceback" not in result.stderr
+
+
+def test_user_error_shows_traceback_with_mlcost_debug():
+    import os
+
+    env = {**os.environ, "MLCOST_DEBUG": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mlcost", "reference", "no_such_table"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr and "mlcost: error: no reference table" in proc.stderr

@@ -42,7 +42,7 @@ class _Group(TyperGroup):
         except MlcostError as exc:
             report_error(exc)
             raise typer.Exit(exc.exit_code) from None
-        except (typer.TyperException, KeyboardInterrupt, SystemExit):
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bug in mlcost, not the user's fault: one line and EX_SOFTWARE (70)
             if debug_enabled():
