@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -310,6 +312,43 @@ def git_worktree(repo_dir: Path, ref: str) -> Iterator[tuple[Path, Path]]:
             pass
 
 
+def _from_checkout(module: Any, top: Path) -> bool:
+    """A module the user's models imported from the repository (not mlcost, not an installed package)."""
+    name, file = getattr(module, "__name__", ""), getattr(module, "__file__", None)
+    if not file or name == "mlcost" or name.startswith("mlcost.") or "-packages" in file:
+        return False
+    try:
+        return Path(file).resolve().is_relative_to(top)
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def _imports_from(top: Path, tree: Path) -> Iterator[None]:
+    """Import the models' own modules from TREE, not from the checkout at TOP, then put everything back.
+
+    Without this a model file's sibling (``from layers import Block``) or a ``package.module:factory``
+    imported while profiling today's models would stand in for REF's version of it."""
+    saved = {k: m for k, m in list(sys.modules.items()) if _from_checkout(m, top)}
+    for k in saved:
+        del sys.modules[k]
+    cwd = Path.cwd()
+    try:
+        inner = tree / cwd.resolve().relative_to(top)  # `package.module:factory` imports from the working directory
+    except ValueError:
+        inner = None
+    if inner is not None and inner.is_dir():
+        os.chdir(inner)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        for k, m in list(sys.modules.items()):
+            if _from_checkout(m, tree):
+                del sys.modules[k]
+        sys.modules.update(saved)
+
+
 def baseline_at_ref(config: BudgetConfig, models: Sequence[ModelConfig], ref: str) -> tuple[Values, list[str]]:
     """Profile MODELS as they are at git REF (paths resolved inside a temporary worktree) → (values, notes).
 
@@ -323,14 +362,15 @@ def baseline_at_ref(config: BudgetConfig, models: Sequence[ModelConfig], ref: st
         except ValueError:
             raise UsageError(f"{config.display_path} is outside the git repository at {top}") from None
         root = tree / rel
-        present = []
+        present: list[ModelConfig] = []
         for model in models:
             target = model.local_file(root)
             if target is not None and not target.exists():
                 notes.append(f"model {model.name!r}: {model.model} does not exist at {ref}; no baseline")
             else:
                 present.append(model)
-        profiles = profile_models(config, present, root, where=f" at {ref}")
+        with _imports_from(top, tree):
+            profiles = profile_models(config, present, root, where=f" at {ref}")
         for model in present:
             values[model.name] = measure(model, profiles[model.name])
     return values, notes

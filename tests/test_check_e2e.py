@@ -144,3 +144,26 @@ def test_config_and_model_errors_exit_2(repo, cli):
     assert r.exit_code == 2 and r.stderr == "mlcost: error: --baseline-ref: unknown git ref 'no-such-ref'\n"
     r = cli("check", "--model", "mpl")
     assert r.exit_code == 2 and "did you mean 'mlp'?" in r.stderr
+
+
+def test_baseline_ref_imports_siblings_and_packages_from_the_ref(repo, cli):
+    """A model whose width lives in a sibling module and a package: REF's versions are used for the baseline."""
+    (repo / "models" / "layers.py").write_text("WIDTH = 16\n")
+    (repo / "models" / "wide.py").write_text(MODEL.format(width="__import__('layers').WIDTH"))
+    (repo / "pkgmodels").mkdir()
+    (repo / "pkgmodels" / "__init__.py").write_text("")
+    (repo / "pkgmodels" / "net.py").write_text(MODEL.format(width=16))
+    (repo / "mlcost.toml").write_text(CONFIG.replace("models/net.py", "models/wide.py") + CONFIG.replace(
+        '"mlp"', '"pkg"').replace("models/net.py:build", "pkgmodels.net:build"))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "sibling and package models")
+    (repo / "models" / "layers.py").write_text("WIDTH = 32\n")
+    (repo / "pkgmodels" / "net.py").write_text(MODEL.format(width=32))
+    git(repo, "commit", "-q", "-am", "wider")
+    data = cli("check", "--format", "json", "--baseline-ref", "HEAD~1").json()
+    rows = {(r["model"], r["budget"]): r for r in data["rows"]}
+    for name in ("mlp", "pkg"):
+        assert data["values"][name]["params"] == 13 * 32 + 4  # 420 now
+        assert rows[name, "max_increase.params"]["baseline"] == 13 * 16 + 4  # 212 at HEAD~1
+    again = cli("check", "--format", "json").json()  # today's modules are back after the worktree run
+    assert again["values"]["mlp"]["params"] == again["values"]["pkg"]["params"] == 420
