@@ -15,23 +15,6 @@ from mlcost.errors import MlcostError, UsageError
 LBS_PER_KG = 2.20462262185
 
 
-def _shell_ok() -> bool:
-    # The lead's CLI shell maps MlcostError to exit 2; with typer 0.29 (vendored click) it currently
-    # raises the real click's Exit, which escapes.  These tests then xfail instead of hiding the bug.
-    from typer.testing import CliRunner
-
-    from mlcost.cli import app
-
-    try:
-        return CliRunner().invoke(app, ["carbon", "--energy-kwh", "-1"]).exit_code == 2
-    except Exception:
-        return False
-
-
-needs_shell = pytest.mark.xfail(not _shell_ok(), reason="mlcost/cli/__init__.py raises click.exceptions.Exit, "
-                                "which typer 0.29 does not catch (lead's file)", strict=False)
-
-
 def table3_rows():
     return [r for r in refdata.read_csv("strubell2019") if r["table"] == "3" and r["power_watts"]]
 
@@ -151,7 +134,6 @@ def test_cli_compute_json(cli, tmp_path):
     assert d["energy"]["flops"] == 1e21 and d["energy"]["utilization"] == 0.33
 
 
-@needs_shell
 @pytest.mark.parametrize("args", [["--energy-kwh", "-5"], ["--energy-kwh", "nan"], ["--energy-kwh", "0"],
                                   ["--energy-kwh", "3", "--gpu", "a100"], ["--gpu", "zz9", "--hours", "1"],
                                   ["--gpu", "a100", "--hours", "1", "--region", "gcp:mars-1"]])

@@ -83,8 +83,7 @@ def test_foreign_ledger_is_never_overwritten(tmp_path):
     ledger.write_text("name,value\na,1\n")
     p = _track(ledger, sys.executable, "-c", "print('should not run')")
     out, err = p.communicate(timeout=60)
-    # exit 2 once the CLI shell maps InputError correctly (see test_carbon.needs_shell); never 0
-    assert p.returncode != 0 and "not an mlcost ledger" in err and "should not run" not in out
+    assert p.returncode == 2 and "not an mlcost ledger" in err and "should not run" not in out
     assert ledger.read_text() == "name,value\na,1\n"
     with pytest.raises(InputError):
         append_row(ledger, {"start_time": "x"})
