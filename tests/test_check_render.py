@@ -126,3 +126,14 @@ def test_action_and_pre_commit_hook_are_valid():
     assert "set -- check --format github" in run and "${{" not in run  # inputs pass through env, not the script
     hooks = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
     assert hooks[0]["id"] == "mlcost-check" and hooks[0]["entry"] == "mlcost check" and hooks[0]["pass_filenames"] is False
+
+
+def test_skipped_rows_fold_to_one_line_in_text_and_markdown(tmp_path):
+    r = report(tmp_path, with_baseline=False)
+    text = rb.render_text(r).splitlines()
+    assert "skipped: net: not checked (no baseline given): max_increase.macs" in text
+    assert not any(line.startswith("net    max_increase") for line in text)
+    # macs 5100 > 5000 fails with or without a baseline; params 950 and weights 3800 B are near their limits
+    assert text[-1] == "1 budget exceeded, 2 near the limit, 0 within budget, 1 skipped (1 model)"
+    md = rb.render_markdown(r)
+    assert "> net: not checked (no baseline given): max_increase.macs" in md and "| max_increase.macs |" not in md

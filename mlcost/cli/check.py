@@ -46,9 +46,7 @@ def check(
     if fmt == "github":
         render_budgets.write_step_summary(report)
     if report.exceeded:
-        # SystemExit, not typer.Exit: the app's error wrapper reports any Exception (typer.Exit is one) as an
-        # internal error, while SystemExit passes through every layer with its status.
-        raise SystemExit(EXIT_BUDGET_EXCEEDED)
+        raise typer.Exit(EXIT_BUDGET_EXCEEDED)  # after rendering: the report is out before the status
 
 
 def register(app: typer.Typer) -> None:

@@ -62,9 +62,20 @@ def _cells(row: BudgetRow, verdicts: dict[str, str]) -> list[str]:
 _HEAD = ["model", "budget", "value", "limit", "change", "verdict"]
 
 
+def _skipped(report: BudgetReport) -> list[str]:
+    """Skipped rows folded to one line per model (the tables would otherwise fill up without a baseline)."""
+    out = []
+    for model in report.models:
+        rows = [r for r in report.rows if r.model == model and r.verdict == "skip"]
+        if rows:
+            why = rows[0].message.split("(", 1)[-1].rstrip(")")
+            out.append(f"{model}: not checked ({why}): {', '.join(r.budget for r in rows)}")
+    return out
+
+
 def render_text(report: BudgetReport) -> str:
     """A plain aligned table (no colour, no terminal-width wrapping: CI logs keep it intact)."""
-    table = [_HEAD] + [_cells(r, _VERDICT) for r in report.rows]
+    table = [_HEAD] + [_cells(r, _VERDICT) for r in report.rows if r.verdict != "skip"]
     widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
     lines = [f"mlcost check: {report.config}"]
     for n, cells in enumerate(table):
@@ -73,6 +84,7 @@ def render_text(report: BudgetReport) -> str:
             lines.append("  ".join("-" * w for w in widths))
     if not report.rows:
         lines.append("(no budgets configured)")
+    lines += [f"skipped: {n}" for n in _skipped(report)]
     lines += [f"note: {n}" for n in report.notes]
     lines.append(_summary(report))
     return "\n".join(lines) + "\n"
@@ -93,8 +105,9 @@ def render_markdown(report: BudgetReport) -> str:
     lines.append("| " + " | ".join(h.capitalize() for h in _HEAD) + " |")
     lines.append("|" + "|".join(["---", "---", "---:", "---:", "---:", "---"]) + "|")
     for row in report.rows:
-        lines.append("| " + " | ".join(_md_escape(c) for c in _cells(row, _ICON)) + " |")
-    for n in report.notes:
+        if row.verdict != "skip":
+            lines.append("| " + " | ".join(_md_escape(c) for c in _cells(row, _ICON)) + " |")
+    for n in [*_skipped(report), *report.notes]:
         lines += ["", f"> {_md_escape(n)}"]
     lines += ["", f"<sub>config: `{report.config}` · warn at {report.warn_at * 100:g}% of a limit · "
               "1 multiply-add = 2 FLOPs</sub>"]
