@@ -366,7 +366,8 @@ def baseline_at_ref(config: BudgetConfig, models: Sequence[ModelConfig], ref: st
         for model in models:
             target = model.local_file(root)
             if target is not None and not target.exists():
-                notes.append(f"model {model.name!r}: {model.model} does not exist at {ref}; no baseline")
+                shown = target.relative_to(root).as_posix() if target.is_relative_to(root) else str(target)
+                notes.append(f"model {model.name!r}: {shown} does not exist at {ref}; no baseline")
             else:
                 present.append(model)
         with _imports_from(top, tree):

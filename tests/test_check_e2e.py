@@ -167,3 +167,23 @@ def test_baseline_ref_imports_siblings_and_packages_from_the_ref(repo, cli):
         assert rows[name, "max_increase.params"]["baseline"] == 13 * 16 + 4  # 212 at HEAD~1
     again = cli("check", "--format", "json").json()  # today's modules are back after the worktree run
     assert again["values"]["mlp"]["params"] == again["values"]["pkg"]["params"] == 420
+
+
+def test_ref_errors_clean_up_and_new_models_are_skipped(repo, cli):
+    (repo / "models" / "net.py").write_text("def build():\n    raise RuntimeError('broken at this commit')\n")
+    git(repo, "commit", "-q", "-am", "broken model")
+    (repo / "models" / "net.py").write_text(MODEL.format(width=16))
+    (repo / "models" / "new.py").write_text(MODEL.format(width=8))
+    (repo / "mlcost.toml").write_text(CONFIG + CONFIG.replace('"mlp"', '"new"').replace("net.py", "new.py"))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "fixed, plus a new model")
+    r = cli("check", "--baseline-ref", "HEAD~1")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("mlcost: error: model 'mlp' at HEAD~1: ") and "broken at this commit" in r.stderr
+    assert git(repo, "worktree", "list").count("\n") == 1  # removed on error too
+    r = cli("check", "--format", "json", "--baseline-ref", "HEAD~2", "--model", "new")
+    assert r.exit_code == 0, r.stderr
+    data = r.json()
+    assert data["notes"] == ["model 'new': models/new.py does not exist at HEAD~2; no baseline"]
+    assert {x["verdict"] for x in data["rows"] if x["kind"] == "increase"} == {"skip"}
+    assert data["values"]["new"]["params"] == 13 * 8 + 4  # 108
