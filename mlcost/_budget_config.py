@@ -139,11 +139,17 @@ def find_config(start: Path | None = None) -> Path:
 
 
 def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path.resolve(), Path.cwd().resolve())
-    except ValueError:  # another drive (Windows)
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
+    """PATH relative to $GITHUB_WORKSPACE (annotations link only such paths), else to the working directory."""
+    for base in (os.environ.get("GITHUB_WORKSPACE"), os.getcwd()):
+        if not base:
+            continue
+        try:
+            rel = os.path.relpath(path.resolve(), Path(base).resolve())
+        except ValueError:  # another drive (Windows)
+            continue
+        if not rel.startswith(".."):
+            return Path(rel).as_posix()
+    return str(path)
 
 
 # --- locating keys in the text -----------------------------------------------------------------------------------

@@ -245,3 +245,14 @@ def test_readme_example_config_loads(tmp_path):
     assert m.budgets["params"] == 30_000_000 and m.budgets["weights_bytes"] == 128 * 2**20
     assert m.increase == {"default": 0.05, "macs": 0.02} and m.warn_at == 0.95 and cfg.warn_at == 0.9
     assert m.options["training"] is True and m.cost == {"tokens": 300_000_000_000, "gpu": "A100", "region": "FR"}
+
+
+def test_config_path_shown_relative_to_github_workspace(tmp_path, monkeypatch):
+    sub = tmp_path / "ml" / "models"
+    sub.mkdir(parents=True)
+    path = write(tmp_path / "ml", '[[models]]\nname = "m"\nmodel = "m.py:f"\n')
+    monkeypatch.chdir(sub)
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    assert load_config(path).display_path == str(path)  # outside the working directory: as given
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    assert load_config(path).display_path == "ml/mlcost.toml"  # what ::error file=... needs to link
