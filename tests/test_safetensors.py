@@ -181,3 +181,14 @@ def test_truncated_and_index_errors(tmp_path):
     idx.write_text(json.dumps({"weight_map": {"a.weight": "missing.safetensors"}}))
     with pytest.raises(InputError, match="does not exist"):
         profile_file(idx)
+
+
+def test_llama2_7b_with_rotary_buffers(tmp_path):
+    """Older HF Llama-2-7B checkpoints also store 32 x 64 rotary inv_freq buffers (HF total 6,738,417,664)."""
+    t = llama2_7b_tensors()
+    for i in range(32):
+        t[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = ("F32", (64,))
+    write_sharded(tmp_path, t, shards=2)
+    prof = profile_file(tmp_path)
+    assert prof.params.total == LLAMA2_7B_PARAMS and prof.memory.weights_bytes == 13_476_831_232
+    assert prof.details["buffers"]["elements"] == 32 * 64 == 6_738_417_664 - LLAMA2_7B_PARAMS

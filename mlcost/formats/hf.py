@@ -20,6 +20,7 @@ DEFAULT_SEQ_LEN = 512
 _MAX_CONFIG_BYTES = 10_000_000
 # Size-defining fields: a config without them would be built from library defaults, silently.
 _REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+_POSITIVE = ("intermediate_size", "num_key_value_heads", "max_position_embeddings", "head_dim")  # when set
 
 
 def _locate(spec: str | Path) -> Path:
@@ -61,14 +62,19 @@ def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any,
     transformers = import_optional("transformers", "hf", "Hugging Face models")
     try:
         config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
-    except (ValueError, KeyError, OSError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 -- transformers/huggingface_hub validate with their own exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{folder / 'config.json'}: {first}") from None
+        raise InputError(f"{folder / 'config.json'}: {first}") from exc
     amap = getattr(config, "attribute_map", {}) or {}  # standard name -> this model's own name (GPT-2: hidden_size -> n_embd)
     for field in _REQUIRED:
         names = {field, amap.get(field, field)}
         if hasattr(config, field) and not names & raw.keys():
             raise InputError(f"{folder / 'config.json'}: missing required field {' or '.join(repr(n) for n in sorted(names))}")
+    for field in (*_REQUIRED, *_POSITIVE):
+        value = getattr(config, field, None) if hasattr(config, field) else None
+        if value is not None and (type(value) is not int or value < 1):
+            shown = amap.get(field, field)
+            raise InputError(f"{folder / 'config.json'}: field {shown!r} must be a positive integer, found {value!r}")
     return config, raw, folder
 
 
@@ -105,9 +111,9 @@ def build_model(config: Any, precision: str = "fp32") -> tuple[Any, str, list[st
                     else cls._from_config(config, attn_implementation="eager", dtype=dtype)
             except TypeError:
                 model = cls._from_config(config, attn_implementation="eager", dtype=dtype)
-    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot build {getattr(cls, '__name__', cls)} from this config: {first}") from None
+    except Exception as exc:  # noqa: BLE001 -- any failure to construct from the user's config is an input error
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"cannot build {getattr(cls, '__name__', cls)} from this config: {type(exc).__name__}: {first}") from exc
     model.eval()
     return model, type(model).__name__, notes
 
