@@ -72,20 +72,3 @@ def one_error_line(result) -> str:
     assert lines[0].startswith("mlcost: error: ")
     return lines[0]
 
-
-# --- TEMPORARY: until mlcost.counting.count_module lands, a stand-in so the loaders can be exercised.
-import pytest  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _stand_in_counter(monkeypatch):
-    import mlcost.counting as counting
-
-    if not hasattr(counting, "count_module"):
-        import sys
-
-        sys.path.insert(0, "/tmp/h2fake")
-        import fakecount
-
-        monkeypatch.setattr(counting, "count_module", fakecount.count_module, raising=False)
-    yield

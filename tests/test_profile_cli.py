@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from _profile_helpers import _stand_in_counter, one_error_line, write_models  # noqa: F401
+from _profile_helpers import one_error_line, write_models
 
 
 @pytest.fixture

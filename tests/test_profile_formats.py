@@ -11,7 +11,7 @@ from torch import nn
 
 import mlcost
 from mlcost.errors import ModelLoadError, UsageError
-from _profile_helpers import _stand_in_counter, one_error_line, write_models  # noqa: F401
+from _profile_helpers import one_error_line, write_models
 
 
 def _two(hidden: int = 16) -> nn.Module:
