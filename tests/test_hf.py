@@ -211,3 +211,12 @@ def test_cross_check_with_safetensors(tmp_path):
     assert prof.params.total == 38_597_376 + 786_432 + 7_087_872 + 1_536
     assert prof.details["checkpoint"]["params"] == prof.params.total + 50257 * 768
     assert any("tied weights" in a for a in prof.assumptions)
+
+
+def test_other_json_file_with_as_hf(cli, tmp_path):
+    (tmp_path / "gpt2-tiny.json").write_text(json.dumps({**GPT2_SMALL, "n_layer": 1, "n_positions": 64}))
+    r = cli("profile", tmp_path / "gpt2-tiny.json", "--as", "hf", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = r.json()
+    assert d["params"]["total"] == 38_597_376 + 64 * 768 + 7_087_872 + 1_536
+    assert d["inputs"][0]["shape"] == [1, 64]  # min(512, n_positions 64)

@@ -192,3 +192,10 @@ def test_llama2_7b_with_rotary_buffers(tmp_path):
     prof = profile_file(tmp_path)
     assert prof.params.total == LLAMA2_7B_PARAMS and prof.memory.weights_bytes == 13_476_831_232
     assert prof.details["buffers"]["elements"] == 32 * 64 == 6_738_417_664 - LLAMA2_7B_PARAMS
+
+
+def test_seq_len_is_ignored_and_said(tmp_path):
+    p = tmp_path / "x.safetensors"
+    write_st(p, {"w": ("F32", (2,))})
+    prof = profile_file(p, ProfileOptions(seq_len=128))
+    assert prof.assumptions[0] == "--seq-len ignored: no graph to run"

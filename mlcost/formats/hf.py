@@ -23,19 +23,20 @@ _REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_he
 _POSITIVE = ("intermediate_size", "num_key_value_heads", "max_position_embeddings", "head_dim")  # when set
 
 
-def _locate(spec: str | Path) -> Path:
+def _locate(spec: str | Path) -> tuple[Path, Path]:
+    """(folder, config file) for a model folder or a config JSON file."""
     path = Path(spec)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InputError(f"{path}: no config.json in this folder")
-        return path
+        return path, path / "config.json"
     if path.is_file() and path.name.endswith(".json"):
-        return path.parent
+        return path.parent, path
     raise InputError(f"{path}: expected a Hugging Face model folder or its config.json")
 
 
-def read_config_json(folder: Path) -> dict[str, Any]:
-    cfg = folder / "config.json"
+def read_config_json(cfg: Path) -> dict[str, Any]:
+    """The raw JSON of CFG, bounded in size."""
     size = cfg.stat().st_size
     if size > _MAX_CONFIG_BYTES:
         raise InputError(f"{cfg}: {size} bytes is too large for a model config")
@@ -49,32 +50,34 @@ def read_config_json(folder: Path) -> dict[str, Any]:
 
 
 def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any, dict[str, Any], Path]:
-    """(transformers config, raw config.json dict, folder); offline, and no remote code unless trusted."""
-    folder = _locate(spec)
-    raw = read_config_json(folder)
+    """(transformers config, raw config JSON, folder); offline, and no remote code unless trusted."""
+    folder, cfg_path = _locate(spec)
+    raw = read_config_json(cfg_path)
     if "auto_map" in raw and not trust_remote_code:
         raise UnsafeFileError(
-            f"{folder / 'config.json'}: auto_map asks to run the model's own Python code; pass --trust-remote-code if you trust it"
+            f"{cfg_path}: auto_map asks to run the model's own Python code; pass --trust-remote-code if you trust it"
         )
     if "model_type" not in raw:
-        raise InputError(f"{folder / 'config.json'}: missing required field 'model_type'")
+        raise InputError(f"{cfg_path}: missing required field 'model_type'")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the hub, even for a typo'd path
     transformers = import_optional("transformers", "hf", "Hugging Face models")
     try:
-        config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
+        # a file not named config.json (passed with --as hf) is read as given
+        target = str(folder) if cfg_path.name == "config.json" else str(cfg_path)
+        config = transformers.AutoConfig.from_pretrained(target, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001 -- transformers/huggingface_hub validate with their own exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{folder / 'config.json'}: {first}") from exc
+        raise InputError(f"{cfg_path}: {first}") from exc
     amap = getattr(config, "attribute_map", {}) or {}  # standard name -> this model's own name (GPT-2: hidden_size -> n_embd)
     for field in _REQUIRED:
         names = {field, amap.get(field, field)}
         if hasattr(config, field) and not names & raw.keys():
-            raise InputError(f"{folder / 'config.json'}: missing required field {' or '.join(repr(n) for n in sorted(names))}")
+            raise InputError(f"{cfg_path}: missing required field {' or '.join(repr(n) for n in sorted(names))}")
     for field in (*_REQUIRED, *_POSITIVE):
         value = getattr(config, field, None) if hasattr(config, field) else None
         if value is not None and (type(value) is not int or value < 1):
             shown = amap.get(field, field)
-            raise InputError(f"{folder / 'config.json'}: field {shown!r} must be a positive integer, found {value!r}")
+            raise InputError(f"{cfg_path}: field {shown!r} must be a positive integer, found {value!r}")
     return config, raw, folder
 
 
@@ -191,6 +194,8 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
     model, cls_name, notes = build_model(config, opts.precision)
     kwargs, inputs, input_notes = make_inputs(torch, config, opts)
     notes += input_notes
+    if getattr(opts, "device", "meta") != "meta":
+        notes.append(f"--device {opts.device} ignored: the Hugging Face path always builds on the meta device (no weights)")
     name = folder.resolve().name or cls_name
     shape = moe.moe_shape(config)
     moe_details = None
