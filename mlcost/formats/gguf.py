@@ -224,6 +224,9 @@ def profile_file(spec: str | Path, opts: Any = None) -> Profile:
         "parameters are tensor elements from the GGUF header (payload not read); bytes are as stored, quantization blocks included",
         "by_module rows group tensors by dotted name prefix (params only; flops and macs are 0)",
     ]
+    split_count = md.get("split.count")
+    if isinstance(split_count, int) and split_count > 1:
+        assumptions.append(f"this file is split {md.get('split.no', '?')} of {split_count} (0-based); counts cover this file's tensors only")
     active = None
     experts, used = architecture.get("expert_count"), architecture.get("expert_used_count")
     if isinstance(experts, int) and isinstance(used, int) and 0 < used <= experts:
