@@ -172,3 +172,47 @@ def test_help_lists_options(cli):
                 "--precision", "--depth", "--strict", "--trust-pickle", "--format", "--output", "--as", "--dim",
                 "--seq-len", "--batch-size", "--trust-remote-code"):
         assert opt in r.stdout, opt
+
+
+
+
+def _tiny(name: str) -> str:
+    from pathlib import Path
+
+    return f"{Path(__file__).parent / 'models' / 'tiny.py'}:{name}"
+
+
+def test_unsupported_ops_listed_in_every_format(cli):
+    model = _tiny("build_unsupported")  # torch.fft.rfft twice in module "spectral"
+    d = cli("profile", model, "-f", "json").json()
+    assert d["unsupported_ops"] == [{"op": "aten::fft_rfft", "module": "spectral", "count": 2}]
+    assert d["macs"]["forward"] == 2 * 8 * 8  # 128: only the Linear is counted
+    rows = list(csv.DictReader(io.StringIO(cli("profile", model, "-f", "csv").stdout)))
+    assert [(r["name"], r["detail"], r["calls"]) for r in rows if r["section"] == "unsupported"] == [("aten::fft_rfft", "spectral", "2")]
+    md = cli("profile", model, "-f", "markdown").stdout
+    assert "| `aten::fft_rfft` | `spectral` | 2 |" in md
+    table = cli("profile", model).stdout
+    assert "unsupported operators (not counted)" in table and "aten::fft_rfft" in table and "spectral" in table
+
+
+def test_strict_fails_on_unsupported(cli):
+    line = one_error_line(cli("profile", _tiny("build_unsupported"), "--strict"))
+    assert "aten::fft_rfft" in line
+
+
+def test_training_measures_backward(cli, models):
+    d = cli("profile", f"{models}:build", "--training", "--optimizer", "adam", "-f", "json").json()
+    # backward: fc2 grad_input 2*4*16 + fc2 grad_weight 4*2*16 + fc1 grad_weight 16*2*8 = 512 MACs = 1024 FLOPs,
+    # plus the bias gradients' sums over the batch: 2*4 + 2*16 = 40 FLOPs (the input needs no gradient)
+    assert d["flops"]["backward"] == 2 * (2 * 4 * 16 + 4 * 2 * 16 + 16 * 2 * 8) + (2 * 4 + 2 * 16)  # 1064
+    assert d["flops"]["training_step"] == d["flops"]["forward"] + d["flops"]["backward"]
+    t = d["memory"]["training"]
+    assert t["optimizer_states_bytes"] == 212 * 8  # adam: two fp32 moments per parameter
+    assert d["memory"]["training_peak_bytes"] >= 848 + 848 + 212 * 8  # weights + grads + states
+
+
+def test_backends_agree(cli, models):
+    fv = cli("profile", f"{models}:build", "--backend", "fvcore", "-f", "json").json()
+    th = cli("profile", f"{models}:build", "--backend", "torch", "-f", "json").json()
+    assert (fv["backend"], th["backend"]) == ("fvcore", "torch")
+    assert fv["macs"]["forward"] == th["macs"]["forward"] == 384  # 2*8*16 + 2*16*4
