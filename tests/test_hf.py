@@ -220,3 +220,12 @@ def test_other_json_file_with_as_hf(cli, tmp_path):
     d = r.json()
     assert d["params"]["total"] == 38_597_376 + 64 * 768 + 7_087_872 + 1_536
     assert d["inputs"][0]["shape"] == [1, 64]  # min(512, n_positions 64)
+
+
+def test_damaged_checkpoint_beside_config_only_skips_cross_check(tmp_path):
+    folder = write_config(tmp_path / "g", {**GPT2_SMALL, "n_layer": 1})
+    (folder / "model.safetensors").write_bytes(b"\x00\x00")
+    prof = hf.profile_file(folder, ProfileOptions(seq_len=4))
+    assert prof.params.total == 38_597_376 + 786_432 + 7_087_872 + 1_536
+    assert "truncated" in prof.details["checkpoint"]["error"]
+    assert any(a.startswith("cross-check skipped") for a in prof.assumptions)
