@@ -148,3 +148,23 @@ def test_shared_tiny_model_through_all_forms(cli, tmp_path):
     assert a == b == c
     # conv 8*8*8 * 3*3*3 = 13,824; convT 8*4*4 * 4*2*2 = 2,048; linear 4*2 = 8 (docstring of tiny.ConvNet)
     assert a >= 13_824 + 2_048 + 8
+
+
+def test_corrupt_archives_one_line(cli, tmp_path):
+    import zipfile
+
+    bad_export = tmp_path / "bad.pt2"
+    with zipfile.ZipFile(bad_export, "w") as z:
+        z.writestr("bad/junk.bin", b"123")
+    bad_ts = tmp_path / "bad.ts"
+    with zipfile.ZipFile(bad_ts, "w") as z:
+        z.writestr("bad/code/m.py", b"123")
+        z.writestr("bad/constants.pkl", b"zz")
+    assert "cannot load torch.export archive" in one_error_line(cli("profile", bad_export))
+    assert "cannot load TorchScript archive" in one_error_line(cli("profile", bad_ts, "--input-shape", "1,2"))
+
+
+def test_readme_library_example():
+    p = mlcost.profile(nn.Linear(4, 3), torch.zeros(2, 4))
+    assert (p.macs_forward, p.flops_forward) == (2 * 4 * 3, 2 * 2 * 4 * 3)  # (24, 48)
+    assert mlcost.Profile.from_dict(p.to_dict()) == p

@@ -6,6 +6,7 @@ only accepts the shapes it was exported for, or its declared dynamic dimensions)
 """
 from __future__ import annotations
 
+import logging
 import types
 from pathlib import Path
 
@@ -18,10 +19,21 @@ from mlcost.results import Profile
 def load(path: str | Path):
     """torch.export.load; a corrupt archive is a one-line ModelLoadError."""
     torch = _torch()
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.ERROR)  # torch logs a traceback as a warning before raising: one line is enough
     try:
         return torch.export.load(str(path))
     except Exception as exc:
-        raise ModelLoadError(f"{path}: cannot load torch.export archive: {_first_line(exc)}") from exc
+        root: BaseException = exc
+        while root.__cause__ or root.__context__:  # torch re-raises a generic message; the first error names the problem
+            root = root.__cause__ or root.__context__
+        why = _first_line(root)
+        if "warnings above" in why:  # torch logged the real error (silenced above) and raised this generic one
+            why = "corrupt, or written by an incompatible torch version"
+        raise ModelLoadError(f"{path}: cannot load torch.export archive: {why}") from exc
+    finally:
+        log.setLevel(level)
 
 
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
