@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -40,9 +41,10 @@ def _refusal(path: Path, exc: Exception) -> Exception:
     msg = str(exc)
     is_zip = zipfile.is_zipfile(path)
     if "GLOBAL" in msg or is_zip or _parses_as_pickle(path):
-        reason = next((line.strip() for line in msg.splitlines() if "GLOBAL" in line), "it is not a plain tensor file")
+        found = re.search(r"GLOBAL ([\w.]+)", msg)
+        reason = f"it references {found[1]}" if found else "it is not a plain tensor file"
         return UnsafeFileError(
-            f"{path}: refusing to unpickle: loading it would run code ({reason.rstrip('.')}); "
+            f"{path}: refusing to unpickle: loading it could run code ({reason}); "
             "pass --trust-pickle only if you trust where the file came from"
         )
     return ModelLoadError(f"{path}: not a readable torch.save file (corrupt, truncated or random bytes)")
@@ -124,7 +126,7 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
             return count(obj, args, {}, opts, model_name=str(spec), model_format="state_dict", inputs=specs,
                          assumptions=("a pickled nn.Module loaded with --trust-pickle",))
         prof = tensor_profile(str(spec), [(n, p) for n, p in obj.state_dict(keep_vars=True).items()])
-        return _with(prof, assumptions=prof.assumptions + ("pass --input-shape to count this module's FLOPs",))
+        return _with(prof, assumptions=("a pickled nn.Module: pass --input-shape to count its FLOPs",) + prof.assumptions[1:])
     tensors = _tensors(obj)
     if not tensors:
         raise ModelLoadError(f"{spec}: holds no tensors (a {type(obj).__name__}); nothing to profile")
