@@ -10,7 +10,7 @@ from pathlib import Path
 TESTS = Path(__file__).parent
 
 _RUN = """
-import resource, sys
+import sys
 from mlcost.cli import main
 sys.argv = ["mlcost", "profile", sys.argv[1], "--format", "json", "--output", sys.argv[2]]
 try:
@@ -19,7 +19,10 @@ except SystemExit as exc:
     code = exc.code or 0
 else:
     code = 0
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr)  # Linux reports KiB
+# VmHWM, not ru_maxrss: Linux carries the parent's high-water mark across fork+exec into ru_maxrss,
+# so under a big pytest process ru_maxrss reports the parent's peak, not this process's.
+hwm_kib = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(hwm_kib * 1024, file=sys.stderr)
 sys.exit(code)
 """
 
