@@ -144,6 +144,9 @@ def test_llama_small_backends_agree_and_block_rows_sum():
         kids = ("attention_norm", "attention", "ffn_norm", "feed_forward")
         assert rows["layers.0"].flops == sum(rows[f"layers.0.{k}"].flops for k in kids) + 2 * 16 * 64  # 2 residual adds
         assert rows["layers.0.attention"].macs == 16 * 64 * (64 + 32 + 32 + 64) + 2 * 4 * 16 * 16 * 16
+        # the ModuleList is never called itself: its row is the sum of its two layers, never 0
+        assert rows["layers"].flops == rows["layers.0"].flops + rows["layers.1"].flops > 0
+        assert rows["layers"].macs == rows["layers.0"].macs + rows["layers.1"].macs
 
 
 def test_gpt2_small():

@@ -89,13 +89,16 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
             if op not in fwd.ops:
                 ops.append(OperatorRow(op=op, calls=0, flops=0, macs=0, flops_backward=2 * macs + other))
 
+    flops_of = _with_uncalled_containers(module, fwd.mod_flops)
+    macs_of = _with_uncalled_containers(module, fwd.mod_macs)
+    back_of = _with_uncalled_containers(module, bwd.mod_flops) if bwd is not None else {}
     rows = []
     for name, m in module.named_modules():
         rows.append(ModuleRow(
             name=name, type=type(m).__name__, depth=name.count(".") + 1 if name else 0,
             params=sum(p.numel() for p in m.parameters()),
-            flops=int(fwd.mod_flops.get(name, 0)), macs=int(fwd.mod_macs.get(name, 0)),
-            flops_backward=int(bwd.mod_flops.get(name, 0)) if bwd is not None else None))
+            flops=flops_of.get(name, 0), macs=macs_of.get(name, 0),
+            flops_backward=back_of.get(name, 0) if bwd is not None else None))
 
     stats = param_stats(module)
     mem = MemoryStats(weights_bytes=weights_bytes(module), activations_peak_bytes=dr.activations_peak_bytes)
@@ -118,6 +121,20 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         unsupported_ops=tuple(UnsupportedOp(op, mod, n) for (op, mod), n in sorted(unsupported.items())),
         assumptions=tuple(notes), conventions=dict(POLICY), training=training,
     )
+
+
+def _with_uncalled_containers(module, measured: dict) -> dict[str, int]:
+    """Subtree totals per module name.  A container that is never called itself (an nn.ModuleList,
+    an nn.ModuleDict) has no measured count: its row is the sum of its children's."""
+    out: dict[str, int] = {}
+
+    def visit(name: str, m) -> int:
+        children = sum(visit(f"{name}.{c}" if name else c, child) for c, child in m.named_children())
+        out[name] = int(measured[name]) if name in measured else children
+        return out[name]
+
+    visit("", module)
+    return out
 
 
 def _fvcore_blocker(args: tuple, kwargs: dict, training: bool) -> str | None:
