@@ -17,8 +17,14 @@ install-test: $(BIN)/python
 	$(PIP) -e '.[test]'
 
 demo: install
-	$(BIN)/mlcost profile examples/cnn.py:build --input-shape 1,3,224,224
+	@mkdir -p out
+	$(BIN)/mlcost profile examples/cnn.py:build --input-shape 1,3,224,224 --depth 2
+	$(BIN)/mlcost profile examples/cnn.py:build --input-shape 1,3,224,224 --format json --output out/cnn.profile.json
+	$(BIN)/mlcost compute --profile out/cnn.profile.json --samples 1.28e6 --epochs 90 --gpu v100 --count 8 \
+	    --plot out/trend.png --format json --output out/cnn.compute.json
+	$(BIN)/mlcost carbon --compute-json out/cnn.compute.json --gpu v100 --count 8 --region US
 	$(BIN)/mlcost profile examples/transformer.py:build --depth 2
+	$(BIN)/mlcost compute examples/transformer.py:build --tokens 2.6e9 --gpu a100 --format markdown
 
 test: install-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider

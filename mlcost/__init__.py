@@ -14,6 +14,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "profile": "mlcost.profiling:profile",
     "Profile": "mlcost.results:Profile",
+    "ComputeEstimate": "mlcost.results:ComputeEstimate",
+    "CarbonEstimate": "mlcost.results:CarbonEstimate",
+    "BudgetReport": "mlcost.results:BudgetReport",
     "MlcostError": "mlcost.errors:MlcostError",
 }
 
