@@ -291,3 +291,18 @@ def test_cli_profile_onnx(tmp_path, cli):
     r = cli("profile", junk, "--format", "json")
     assert r.exit_code == 2 and r.stdout == "" and "junk.onnx" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_full_gpt2_small_module_and_onnx_agree(tmp_path):
+    """The issue's GPT-2-small-shaped model at full depth (12 layers, 124,439,808 params tied), 128 tokens:
+    the module and its (unfolded) ONNX export agree on parameters and MACs exactly."""
+    torch.manual_seed(0)
+    m, args = gpt2.build(seq_len=128)
+    q = module_profile(m, args)
+    # 50257*768 wte + 1024*768 wpe + 12 * (12*768^2 + 13*768) + 2*768 ln_f (head tied to wte)
+    assert q.params.total == 124_439_808
+    p = profile_file(export(m, args, tmp_path / "gpt2.onnx", do_constant_folding=False), ProfileOptions())
+    assert (p.params.total, p.macs_forward) == (124_439_808, q.macs_forward)
+    # 128 * (12 * 12 * 768^2 + 50257 * 768) linear + 12 * 2 * (12 * 128 * 128 * 64) attention
+    assert q.macs_forward == 128 * (12 * 12 * 768**2 + 50257 * 768) + 12 * 2 * (12 * 128 * 128 * 64)
+    assert_rows_sum(p)
