@@ -10,7 +10,7 @@ import pytest
 
 from mlcost import refdata
 from mlcost.costs import carbon as cb
-from mlcost.errors import MlcostError, UsageError
+from mlcost.errors import MlcostError
 
 LBS_PER_KG = 2.20462262185
 

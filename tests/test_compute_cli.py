@@ -5,23 +5,8 @@ import json
 import subprocess
 import sys
 
-import click
 import pytest
-from typer.testing import CliRunner
-
-
-def run(*args: str):
-    """(exit code, stdout, stderr).  An MlcostError surfaces as click's Exit in some typer versions;
-    read its code either way so these tests check the command, not the shell around it."""
-    from mlcost.cli import app
-
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    code = result.exit_code
-    if isinstance(result.exception, click.exceptions.Exit):
-        code = result.exception.exit_code
-    elif result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return code, result.stdout, result.stderr
+from _cli import run
 
 
 def test_params_tokens_json_exact():

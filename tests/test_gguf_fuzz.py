@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import struct
 import tempfile
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,10 @@ from hypothesis import strategies as st
 
 pytest.importorskip("gguf")
 
-from mlcost.errors import InputError  # noqa: E402
 from mlcost.formats.gguf import profile_file  # noqa: E402
 
 from test_gguf import write_gguf  # noqa: E402
+from _fuzz import assert_rejects_cleanly
 
 _VALID: bytes | None = None
 
@@ -28,19 +27,9 @@ def _valid() -> bytes:
     return _VALID
 
 
+
 def _check(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "x.gguf"
-        p.write_bytes(data)
-        tracemalloc.start()
-        try:
-            profile_file(p)
-        except InputError:
-            pass
-        finally:
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-        assert peak < 5_000_000
+    assert_rejects_cleanly(profile_file, data, '.gguf')
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

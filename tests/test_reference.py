@@ -5,22 +5,8 @@ import csv
 import io
 import json
 
-import click
-from typer.testing import CliRunner
-
 from mlcost.refdata import read_csv, table_names
-
-
-def run(*args: str):
-    from mlcost.cli import app
-
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    code = result.exit_code
-    if isinstance(result.exception, click.exceptions.Exit):  # see tests/test_compute_cli.py
-        code = result.exception.exit_code
-    elif result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return code, result.stdout, result.stderr
+from _cli import run
 
 
 def test_lists_every_table_with_sources():

@@ -3,26 +3,10 @@ from __future__ import annotations
 
 import json
 
-import click
 import pytest
 
 from test_safetensors import llama2_7b_tensors, write_sharded, write_st
-
-
-def run_err(*args):
-    """(exit code, stdout, stderr) for a failing command.  Some typer versions let the shell's
-    click Exit escape CliRunner(catch_exceptions=False); read its code either way."""
-    from typer.testing import CliRunner
-
-    from mlcost.cli import app
-
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    code = result.exit_code
-    if isinstance(result.exception, click.exceptions.Exit):
-        code = result.exception.exit_code
-    elif result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return code, result.stdout, result.stderr
+from _cli import run as run_err
 
 
 def test_profile_sharded_llama_json(cli, tmp_path):
