@@ -7,7 +7,6 @@ and ``warn_at`` are fractions (``"5%"`` == 0.05).  The config locator (file, lin
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 
 from mlcost._budget_config import METRICS, BudgetConfig, ModelConfig, find_config, load_config
 from mlcost.errors import InputError, MissingDependencyError, MlcostError, ModelLoadError, UsageError
+from mlcost.jsonfile import read_json_object
 from mlcost.results import BudgetReport, BudgetRow, Profile
 
 __all__ = [
@@ -242,14 +242,9 @@ def save_baseline(path: str | Path, values: Values, *, source: str | None = None
 def load_baseline(path: str | Path) -> Values:
     """Read a baseline JSON file written by ``save_baseline`` (``--save-baseline``)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"baseline file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read baseline {path}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+    data = read_json_object(path, "baseline file")
+    if data.get("schema") != BASELINE_SCHEMA:
+        found = data.get("schema")
         raise InputError(f"{path} is not an mlcost baseline: expected schema {BASELINE_SCHEMA!r}, found {found!r}")
     models = data.get("models")
     if not isinstance(models, dict):

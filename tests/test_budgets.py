@@ -202,7 +202,7 @@ def test_baseline_file_roundtrip(tmp_path):
     path.write_text('{"schema": "mlcost.profile/1"}')
     with pytest.raises(InputError, match="is not an mlcost baseline"):
         load_baseline(path)
-    with pytest.raises(InputError, match="baseline file not found"):
+    with pytest.raises(InputError, match="baseline file: .* does not exist"):
         load_baseline(tmp_path / "missing.json")
 
 

@@ -4,14 +4,14 @@ Light at import: typer and mlcost's own modules only (never torch, pandas or cod
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from mlcost.errors import InputError, UsageError
+from mlcost.errors import UsageError
+from mlcost.jsonfile import read_json_object
 
 FORMATS = ("table", "json", "markdown")
 
@@ -33,13 +33,7 @@ def _number(text: Optional[str], what: str) -> Optional[float]:
 def _compute_json_flops(path: Path) -> float:
     from mlcost.costs.carbon import flops_from_compute_json
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--compute-json: {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"--compute-json: cannot read {path} as JSON ({type(exc).__name__}: {exc})") from None
-    return flops_from_compute_json(data)
+    return flops_from_compute_json(read_json_object(path, "--compute-json"))
 
 
 def carbon_command(

@@ -5,13 +5,13 @@ Imports only typer and light mlcost modules at top level: torch loads only when 
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from mlcost.errors import InputError, UsageError
+from mlcost.errors import UsageError
+from mlcost.jsonfile import read_json_object
 
 FORMATS = ("table", "json", "markdown")
 
@@ -42,13 +42,7 @@ def _args(pairs: list[str]) -> dict[str, object]:
 def _load_profile(path: Path):
     from mlcost.results import Profile
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--profile: {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"--profile: cannot read {path} as JSON ({type(exc).__name__}: {exc})") from None
-    return Profile.from_dict(data)
+    return Profile.from_dict(read_json_object(path, "--profile"))
 
 
 def _choose_method(model, profile, flops_per_sample, params, hours, days) -> str:

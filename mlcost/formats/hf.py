@@ -7,12 +7,12 @@ are batch 1 and seq_len = min(512, max_position_embeddings).  Counts are in FLOP
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from mlcost.errors import InputError, UnsafeFileError, UsageError, import_optional
+from mlcost.jsonfile import read_json_object
 from mlcost.formats import moe
 from mlcost.results import InputSpec, Profile
 
@@ -37,15 +37,7 @@ def _locate(spec: str | Path) -> tuple[Path, Path]:
 
 def read_config_json(cfg: Path) -> dict[str, Any]:
     """The raw JSON of CFG, bounded in size."""
-    size = cfg.stat().st_size
-    if size > _MAX_CONFIG_BYTES:
-        raise InputError(f"{cfg}: {size} bytes is too large for a model config")
-    try:
-        raw = json.loads(cfg.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"{cfg}: not valid JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{cfg}: must be a JSON object")
+    raw = read_json_object(cfg, "model config", max_bytes=_MAX_CONFIG_BYTES)
     return raw
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcost.errors import InputError
+from mlcost.jsonfile import read_json_object
 from mlcost.results import MemoryStats, ModuleRow, ParamStats, Profile
 
 # Same cap as the safetensors crate (MAX_HEADER_SIZE = 100_000_000 bytes).
@@ -157,14 +158,8 @@ def parse_tensors(path: str | Path, header: dict[str, Any], header_len: int, fil
 
 
 def _read_index(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    size = path.stat().st_size
-    if size > MAX_INDEX_BYTES:
-        raise InputError(f"{path}: index file of {size} bytes exceeds the {MAX_INDEX_BYTES}-byte limit")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"{path}: index is not valid JSON ({exc})") from None
-    wm = data.get("weight_map") if isinstance(data, dict) else None
+    data = read_json_object(path, "safetensors index", max_bytes=MAX_INDEX_BYTES)
+    wm = data.get("weight_map")
     if not isinstance(wm, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in wm.items()):
         raise InputError(f"{path}: index needs a 'weight_map' object mapping tensor names to shard files")
     for shard in set(wm.values()):
