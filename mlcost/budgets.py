@@ -3,7 +3,7 @@
 Nothing here prints or exits: ``mlcost check`` renders the report and picks the exit status.
 Budget values are in base units (params, FLOPs, MACs, bytes, pfs-days, kg CO2e); ``max_increase``
 and ``warn_at`` are fractions (``"5%"`` == 0.05).  The config locator (file, line) lives in
-``mlcost._budget_config`` so that every error can name the line to fix.
+``mlcost.budget_config`` so that every error can name the line to fix.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlcost._budget_config import METRICS, BudgetConfig, ModelConfig, find_config, load_config
+from mlcost.budget_config import METRICS, BudgetConfig, ModelConfig, find_config, load_config
 from mlcost.errors import InputError, MissingDependencyError, MlcostError, ModelLoadError, UsageError
 from mlcost.jsonfile import read_json_object
 from mlcost.results import BudgetReport, BudgetRow, Profile
