@@ -238,7 +238,7 @@ def test_readme_example_config_loads(tmp_path):
     import re
 
     readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("<!-- section: check (issue 6) -->", 1)[1]
+    section = readme.split("## `mlcost check`", 1)[1]
     example = re.search(r"```toml\n(.*?)```", section, re.S)[1]
     cfg = load_config(write(tmp_path, example))
     (m,) = cfg.models
