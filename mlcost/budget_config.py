@@ -184,8 +184,10 @@ class _Locator:
                    len(self.lines))
         return path, start + 1, end
 
-    def _key_line(self, key: str, lo: int, hi: int) -> int | None:
-        pattern = re.compile(r"(^|[\s{,])[\"']?" + re.sub(r"[-_]", "[-_]", re.escape(key)) + r"[\"']?\s*=")
+    def _key_line(self, key: str | Sequence[str], lo: int, hi: int) -> int | None:
+        parts = [key] if isinstance(key, str) else list(key)
+        name = r"\s*\.\s*".join(r"[\"']?" + re.sub(r"[-_]", "[-_]", re.escape(k)) + r"[\"']?" for k in parts)
+        pattern = re.compile(r"(^|[\s{,])" + name + r"\s*=")
         for i in range(lo, hi):
             line = self.lines[i].split("#", 1)[0]
             if _HEADER.match(self.lines[i]):
@@ -204,11 +206,13 @@ class _Locator:
             want = (*path, *keys[:depth])
             for i, parts, arr in self.headers:
                 if lo <= i < hi and parts == want and not arr:
-                    hit = self._key_line(keys[depth], i + 1, hi)
+                    hit = next((h for end in range(len(keys), depth, -1)
+                                if (h := self._key_line(keys[depth:end], i + 1, hi)) is not None), None)
                     return (hit if hit is not None else i) + 1
-        hit = self._key_line(keys[0], lo, hi)  # a key (maybe an inline table) in the block's own lines
-        if hit is not None:
-            return hit + 1
+        for depth in range(len(keys), 0, -1):  # a dotted key (budgets.max_params = 3), then a key or inline table
+            hit = self._key_line(keys[:depth], lo, hi)
+            if hit is not None:
+                return hit + 1
         return lo if lo > 0 else None  # lo - 1 is the header line, 0-based
 
 

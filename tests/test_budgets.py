@@ -256,3 +256,19 @@ def test_config_path_shown_relative_to_github_workspace(tmp_path, monkeypatch):
     assert load_config(path).display_path == str(path)  # outside the working directory: as given
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
     assert load_config(path).display_path == "ml/mlcost.toml"  # what ::error file=... needs to link
+
+
+@pytest.mark.parametrize("text, line, key", [
+    ('[[models]]\nname = "c"\nmodel = "m.py:f"\nbudgets.max_parms = 3\n', 4, "max_parms"),  # dotted key
+    ('[[models]]\nname = "c"\nmodel = "m.py:f"\n[models.budgets]\nmax_params = 3\nmax_increase.parms = "1%"\n', 6, "parms"),
+    ('[[models]]\nname = "c"\nmodel = "m.py:f"\nbudgets.max_increase.macs = "1%"\nbudgets.max_increase.parms = "1%"\n', 5, "parms"),
+])
+def test_dotted_keys_are_located_on_their_own_line(tmp_path, text, line, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert str(err.value).startswith(f"{tmp_path / 'mlcost.toml'}:{line}: unknown key {key!r}")
+
+
+def test_dotted_budget_lines_feed_the_annotations(tmp_path):
+    cfg = load_config(write(tmp_path, '[[models]]\nname = "c"\nmodel = "m.py:f"\nbudgets.max_params = 3\n'))
+    assert cfg.models[0].lines == {"max_params": 4}
