@@ -137,3 +137,12 @@ def test_skipped_rows_fold_to_one_line_in_text_and_markdown(tmp_path):
     assert text[-1] == "1 budget exceeded, 2 near the limit, 0 within budget, 1 skipped (1 model)"
     md = rb.render_markdown(r)
     assert "> net: not checked (no baseline given): max_increase.macs" in md and "| max_increase.macs |" not in md
+
+
+def test_junit_increase_limit_has_no_float_noise(tmp_path):
+    (tmp_path / "mlcost.toml").write_text('[[models]]\nname = "m"\nmodel = "m.py:f"\n[models.budgets]\nmax_increase = "5%"\n')
+    r = compare(load_config(tmp_path / "mlcost.toml"), {"m": {"params": 420}}, {"m": {"params": 212}}, baseline_label="x")
+    (case,) = ET.fromstring(rb.render_junit(r)).iter("testcase")
+    # limit = 212 * 1.05 = 222.6 (as a float 222.60000000000002); change = 420 / 212 - 1 = +98.11%
+    assert case.find("failure").text.splitlines() == ["value: 420 params", "limit: 222.6 params", "baseline: 212",
+                                                      "change: +98.11%"]

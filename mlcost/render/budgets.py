@@ -157,6 +157,13 @@ def write_step_summary(report: BudgetReport, env: dict[str, str] | None = None) 
     return path
 
 
+def _num(value: float | int | None) -> str:
+    """A base-unit number without float noise: 212 * 1.05 is 222.6, not 222.60000000000002."""
+    if value is None or isinstance(value, int):
+        return str(value)
+    return f"{value:.12g}"
+
+
 def render_junit(report: BudgetReport) -> str:
     """One testcase per model and budget; failures carry value, limit, baseline and change."""
     suites = ET.Element("testsuites", name="mlcost check")
@@ -168,8 +175,8 @@ def render_junit(report: BudgetReport) -> str:
         for row in rows:
             case = ET.SubElement(suite, "testcase", classname=f"mlcost.check.{model}", name=row.budget,
                                  file=report.config, **({"line": str(row.line)} if row.line else {}))
-            detail = (f"value: {row.value} {row.unit}\nlimit: {row.limit} {row.unit}\n"
-                      f"baseline: {row.baseline}\nchange: {fmt_change(row)}\n")
+            detail = (f"value: {_num(row.value)} {row.unit}\nlimit: {_num(row.limit)} {row.unit}\n"
+                      f"baseline: {_num(row.baseline)}\nchange: {fmt_change(row)}\n")
             if row.verdict == "fail":
                 failure = ET.SubElement(case, "failure", message=row.message, type="BudgetExceeded")
                 failure.text = detail
