@@ -301,6 +301,9 @@ class EnergyEstimate:
     host_power_watts: float | None = None  # CPU + DRAM of the host(s), whole job
     total_power_watts: float | None = None  # whole job, before PUE
     gpu_hours: float | None = None  # accelerator-hours (count x hours)
+    # Wall-clock hours at the ends of the range (only --flops varies them: utilization 0.50..0.25).
+    hours_low: float | None = None
+    hours_high: float | None = None
     flops: float | None = None
     utilization: float | None = None
     precision: str | None = None
@@ -335,6 +338,16 @@ class CarbonEstimate:
     def method(self) -> str:
         return self.energy.method
 
+    def measured_total(self) -> dict[str, Any] | None:
+        """Sum of the measured ledger runs (None without --ledger): runs, duration_s, energy_kwh, co2e_kg."""
+        if not self.measured:
+            return None
+        tot: dict[str, Any] = {"runs": len(self.measured), "duration_s": 0.0, "energy_kwh": 0.0, "co2e_kg": 0.0}
+        for m in self.measured:
+            for k in ("duration_s", "energy_kwh", "co2e_kg"):
+                tot[k] += m.get(k) or 0.0  # a run codecarbon could not measure counts as 0 (its row says why)
+        return tot
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": CARBON_SCHEMA,
@@ -354,6 +367,7 @@ class CarbonEstimate:
             "equivalents": [dict(e) for e in self.equivalents],
             "assumptions": list(self.assumptions),
             "measured": [dict(m) for m in self.measured],
+            "measured_total": self.measured_total(),
         }
 
 

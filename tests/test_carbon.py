@@ -151,3 +151,59 @@ def test_carbon_imports_no_torch_codecarbon_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("row", table3_rows(), ids=lambda r: r["name"])
+def test_strubell_table3_cloud_cost_from_power_hours_and_gpu(row):
+    # --power-watts with --gpu: the power is the paper's, the accelerator prices the job (Table 3's last column).
+    gpu, count = row["hardware"].split("x")
+    est = cb.estimate(power_watts=float(row["power_watts"]), seconds=float(row["hours"]) * 3600, gpu=gpu,
+                      count=int(count), method="strubell2019")
+    prices = {r["accelerator"]: r for r in refdata.read_csv("cloud_prices")}[gpu]
+    acc_hours = int(count) * float(row["hours"])  # e.g. 8 x 84 = 672 P100-hours for Transformer_big
+    assert est.cost_low_usd == pytest.approx(float(prices["price_low_usd_per_hour"]) * acc_hours, rel=1e-12)
+    assert est.cost_usd == est.cost_high_usd == pytest.approx(float(prices["price_high_usd_per_hour"]) * acc_hours,
+                                                             rel=1e-12)
+    assert (round(est.cost_low_usd), round(est.cost_high_usd)) == (int(row["cloud_cost_low_usd"]),
+                                                                    int(row["cloud_cost_high_usd"]))
+    assert est.energy.energy_kwh == pytest.approx(1.58 * float(row["hours"]) * float(row["power_watts"]) / 1000)
+
+
+def test_flops_cost_range_follows_the_utilization_range():
+    acc = refdata.find_accelerator("h100")
+    peak, _ = acc.peak_flops(None)
+    est = cb.estimate(flops=8.4e22, gpu="h100", count=64)
+    prices = {r["accelerator"]: r for r in refdata.read_csv("cloud_prices")}["H100"]
+    lo, hi = float(prices["price_low_usd_per_hour"]), float(prices["price_high_usd_per_hour"])
+    gpu_h = lambda u: 8.4e22 / (peak * u) / 3600  # accelerator-hours = FLOPs / (peak x utilization)  # noqa: E731
+    assert est.cost_usd == pytest.approx(hi * gpu_h(0.33), rel=1e-12)
+    assert est.cost_low_usd == pytest.approx(lo * gpu_h(0.50), rel=1e-12)  # fastest end of the range
+    assert est.cost_high_usd == pytest.approx(hi * gpu_h(0.25), rel=1e-12)  # slowest end
+    priced = cb.estimate(flops=8.4e22, gpu="h100", count=64, price_per_hour=2.0)
+    assert (priced.cost_low_usd, priced.cost_high_usd) == (pytest.approx(2 * gpu_h(0.5)), pytest.approx(2 * gpu_h(0.25)))
+
+
+def test_cli_ledger_measured_runs_are_numbers_with_a_total(cli, tmp_path):
+    from mlcost.track import append_row
+
+    ledger = tmp_path / "l.csv"
+    append_row(ledger, {"start_time": "t1", "duration_s": "10.5", "energy_kwh": "0.25", "co2e_kg": "0.1",
+                        "command": "python -c 'a\nb'", "exit_code": 0})
+    append_row(ledger, {"start_time": "t2", "duration_s": "4.5", "energy_kwh": "", "co2e_kg": "",
+                        "command": "x", "exit_code": 130, "measurement": "not measured: codecarbon failed"})
+    d = cli("carbon", "--energy-kwh", "1", "--ledger", ledger, "--format", "json").json()
+    assert [(m["energy_kwh"], m["co2e_kg"], m["duration_s"], m["exit_code"]) for m in d["measured"]] == [
+        (0.25, 0.1, 10.5, 0), (None, None, 4.5, 130)]
+    assert d["measured_total"] == {"runs": 2, "duration_s": 15.0, "energy_kwh": 0.25, "co2e_kg": 0.1}
+    table = cli("carbon", "--energy-kwh", "1", "--ledger", ledger).stdout
+    assert "python -c 'a b'" in table  # a multi-line command stays on its row
+    assert "total: 2 run(s), 15.0 s, 0.250 kWh, 0.100 kg CO2e (estimate above: 0.475 kg)" in table
+
+
+def test_table_writes_large_figures_in_full():
+    from mlcost.render.carbon import render_table
+
+    # Table 3 NAS row: 1515.43 W x 274120 h x 1.58 / 1000 = 656,347 kWh; 0.954 x that = 626,155 lbs.
+    text = render_table(cb.estimate(power_watts=1515.43, seconds=274120 * 3600, gpu="p100", count=8,
+                                    method="strubell2019"))
+    assert "656,347 kWh" in text and "626,155 lbs" in text and "$3,201,722  (range $942,973–$3,201,722)" in text

@@ -52,14 +52,20 @@ def _price_row(gpu_name: str | None) -> dict[str, str] | None:
 
 def _cost(e: EnergyEstimate, price_per_hour: float | None, count: int,
           assumptions: list[str]) -> tuple[float | None, float | None, float | None, str | None]:
-    """(cost, low, high, source): USD = price per accelerator-hour x accelerator-hours."""
+    """(cost, low, high, source): USD = price per accelerator-hour x accelerator-hours.
+
+    The range follows the hours' range too (--flops: fewer hours at high utilization, more at low).
+    """
+    n = e.count if e.count is not None else count
     acc_hours = e.gpu_hours if e.gpu_hours is not None else (count * e.hours if e.hours is not None else None)
+    h_lo = n * e.hours_low if e.hours_low is not None else acc_hours
+    h_hi = n * e.hours_high if e.hours_high is not None else acc_hours
     if price_per_hour is not None:
         require_positive(price_per_hour, "--price-per-hour")
         if acc_hours is None:
             raise UsageError("--price-per-hour needs a duration: give --hours (or --gpu with --flops)")
-        c = price_per_hour * acc_hours
-        return c, c, c, f"--price-per-hour {price_per_hour:g} USD per accelerator-hour x {acc_hours:g} h"
+        return (price_per_hour * acc_hours, price_per_hour * h_lo, price_per_hour * h_hi,
+                f"--price-per-hour {price_per_hour:g} USD per accelerator-hour x {acc_hours:g} h")
     row = _price_row(e.gpu)
     if row is None or acc_hours is None:
         assumptions.append("no cost: no --price-per-hour and no reference cloud price for this hardware")
@@ -68,7 +74,7 @@ def _cost(e: EnergyEstimate, price_per_hour: float | None, count: int,
     status = "" if row.get("status") in ("", "V", "V2", "computed") else f" [{row['status']}]"
     src = f"reference_data/cloud_prices.csv {row['accelerator']}: ${lo:g}-${hi:g} per accelerator-hour{status} ({row['source']})"
     assumptions.append(f"cost at the on-demand ${hi:g}/accelerator-hour of {row['accelerator']}{status}; range from ${lo:g}")
-    return hi * acc_hours, lo * acc_hours, hi * acc_hours, src
+    return hi * acc_hours, lo * h_lo, hi * h_hi, src
 
 
 def equivalents(co2e_lbs: float) -> tuple[dict[str, Any], ...]:
@@ -180,10 +186,26 @@ def from_flops(flops: float, *, gpu: str, count: int = 1, utilization: float | N
 
 
 def with_measured(est: CarbonEstimate, rows: Iterable[dict[str, Any]]) -> CarbonEstimate:
-    """The estimate with measured ledger runs beside it (``mlcost carbon --ledger``)."""
+    """The estimate with measured ledger runs beside it (``mlcost carbon --ledger``).
+
+    Ledger cells are text; numbers become floats (exit_code an int), blanks None, so JSON carries numbers.
+    """
     from dataclasses import replace
 
-    return replace(est, measured=tuple(rows))
+    def num(v: Any, kind: type = float) -> Any:
+        try:
+            return None if v in (None, "") else kind(v)
+        except ValueError:
+            return None
+
+    typed = []
+    for r in rows:
+        m = dict(r)
+        for k in ("duration_s", "energy_kwh", "co2e_kg", "intensity_g_per_kwh"):
+            m[k] = num(m.get(k))
+        m["exit_code"] = num(m.get("exit_code"), int)
+        typed.append(m)
+    return replace(est, measured=tuple(typed))
 
 
 def flops_from_compute_json(data: Any) -> float:

@@ -118,6 +118,8 @@ def from_gpu_hours(acc, *, count: int, hours: float, power_fraction: float | Non
         host_power_watts=host,
         total_power_watts=count * acc.tdp_watts * frac + host,
         gpu_hours=count * hours,
+        hours_low=hours_low or hours,
+        hours_high=hours_high or hours,
         flops=flops,
         utilization=utilization,
         precision=precision,
@@ -210,8 +212,10 @@ def strubell2019(*, hours: float, power_watts: float | None = None, acc=None, co
         raise UsageError("--method strubell2019 needs --power-watts W or --gpu NAME (with --hours)")
     it = hours * total / 1000
     e = STRUBELL_PUE * it
+    # With --power-watts AND --gpu the power is the given one; the accelerator still names and prices the job
+    # (Table 3's cloud cost column: accelerator-hours x the hourly rate).
     return EnergyEstimate(method="strubell2019", energy_kwh=e, energy_low_kwh=e, energy_high_kwh=e, it_energy_kwh=it,
-                          pue=STRUBELL_PUE, hours=hours, gpu=acc.name if acc is not None and power_watts is None else None,
+                          pue=STRUBELL_PUE, hours=hours, gpu=acc.name if acc is not None else None,
                           count=count if acc is not None else None, gpu_power_watts=gpu_w, host_power_watts=host,
                           total_power_watts=total, gpu_hours=count * hours if acc is not None else None,
                           assumptions=tuple(assumptions))

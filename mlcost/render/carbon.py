@@ -25,7 +25,9 @@ def _g(x: float | None, digits: int = 3) -> str:
         return "—"
     if x == 0:
         return "0"
-    if abs(x) >= 1e5 or abs(x) < 1e-3:
+    if 1e5 <= abs(x) < 1e12:  # "656,347 kWh", "$3,201,722": whole numbers read better than 6.56e+05
+        return f"{x:,.0f}"
+    if abs(x) >= 1e12 or abs(x) < 1e-3:
         return f"{x:.{digits}g}"
     return f"{x:,.{max(0, digits - 1 - int(f'{abs(x):e}'.split('e')[1]))}f}"
 
@@ -65,11 +67,19 @@ def _rows(est: CarbonEstimate) -> list[tuple[str, str]]:
     return rows
 
 
+def _one_line(text: Any) -> str:
+    return " ".join(str(text or "").split())  # a command with newlines stays on its row
+
+
 def _measured_lines(est: CarbonEstimate) -> list[str]:
     lines = []
     for m in est.measured:
-        lines.append(f"  {m.get('start_time', '')}  {m.get('energy_kwh') or '—'} kWh  {m.get('co2e_kg') or '—'} kg  "
-                     f"exit {m.get('exit_code', '')}  {m.get('command', '')}")
+        lines.append(f"  {m.get('start_time', '')}  {_g(m.get('energy_kwh'))} kWh  {_g(m.get('co2e_kg'))} kg  "
+                     f"exit {m.get('exit_code', '')}  {_one_line(m.get('command'))}")
+    t = est.measured_total()
+    if t:
+        lines.append(f"  total: {t['runs']} run(s), {_g(t['duration_s'])} s, {_g(t['energy_kwh'])} kWh, "
+                     f"{_g(t['co2e_kg'])} kg CO2e (estimate above: {_g(est.co2e_kg)} kg)")
     return lines
 
 
@@ -90,8 +100,10 @@ def render_markdown(est: CarbonEstimate) -> str:
     out += [f"| {k} | {v.replace('|', '/')} |" for k, v in _rows(est)]
     if est.measured:
         out += ["", "**Measured runs (ledger)**", "", "| start | kWh | kg CO2e | exit | command |", "|---|---|---|---|---|"]
-        out += [f"| {m.get('start_time', '')} | {m.get('energy_kwh', '')} | {m.get('co2e_kg', '')} | "
-                f"{m.get('exit_code', '')} | `{m.get('command', '')}` |" for m in est.measured]
+        out += [f"| {m.get('start_time', '')} | {_g(m.get('energy_kwh'))} | {_g(m.get('co2e_kg'))} | "
+                f"{m.get('exit_code', '')} | `{_one_line(m.get('command')).replace('|', '/')}` |" for m in est.measured]
+        t = est.measured_total()
+        out.append(f"| total ({t['runs']} runs) | {_g(t['energy_kwh'])} | {_g(t['co2e_kg'])} | | |")
     out += ["", "**Assumptions**", "", *[f"- {a}" for a in est.assumptions]]
     if est.cost_source:
         out.append(f"- cost: {est.cost_source}")
