@@ -300,13 +300,12 @@ def grid_intensity(region: str | None) -> GridIntensity:
     elif sep and provider in ("aws", "azure"):
         row = _cloud_regions().get(low)
         if row is not None:
-            base = None
-            if row.get("us_state"):
-                base = _us_state(row["us_state"], asked)
-            if base is None:
-                base = _country(row["country_iso3"], asked)
+            base = _us_state(row["us_state"], asked) if row.get("us_state") else None
+            level = "US state"
+            if base is None:  # no state row in codecarbon's data: say the country value is what was used
+                base, level = _country(row["country_iso3"], asked), "country"
             note = (f"{provider.upper()} publishes no per-region intensity in codecarbon's data; {rest} is in "
-                    f"{row['location']}, so the {'US state' if row.get('us_state') else 'country'} value is used "
+                    f"{row['location']}, so the {level} value is used "
                     f"(location: reference_data/cloud_regions.csv)")
             return GridIntensity(base.g_per_kwh, asked, f"{provider.upper()} {rest} -> {base.resolved}",
                                  base.source, base.year, (note,))

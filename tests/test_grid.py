@@ -60,3 +60,19 @@ def test_every_cloud_region_row_is_sourced_and_resolves():
     for row in refdata.read_csv("cloud_regions"):
         assert row["source"].strip()
         assert refdata.grid_intensity(f"{row['provider']}:{row['region']}").g_per_kwh > 0
+
+
+def test_cloud_rows_with_a_us_state_use_the_state_value():
+    states = _cc("private_infra/2023/usa_emissions.json")
+    for row in refdata.read_csv("cloud_regions"):
+        if row["us_state"]:
+            g = refdata.grid_intensity(f"{row['provider']}:{row['region']}")
+            assert g.g_per_kwh == pytest.approx(states[row["us_state"]]["emissions"] * 453.59237 / 1000, rel=1e-12)
+            assert g.resolved.endswith("USA (state)") and "US state value is used" in g.notes[0]
+
+
+def test_aws_hong_kong_uses_hong_kong_not_mainland_china():
+    mix = _cc("private_infra/global_energy_mix.json")
+    g = refdata.grid_intensity("aws:ap-east-1")
+    assert g.g_per_kwh == mix["HKG"]["carbon_intensity"] != mix["CHN"]["carbon_intensity"]  # 699.499 vs 582.317
+    assert "(HKG)" in g.resolved
