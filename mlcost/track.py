@@ -29,10 +29,10 @@ LEDGER_FIELDS = ("start_time", "duration_s", "energy_kwh", "co2e_kg", "intensity
 _HEADER = ",".join(LEDGER_FIELDS)
 
 
-def _check_header(first_line: str, path: Path) -> None:
+def _check_header(first_line: str, path: Path, writing: bool = True) -> None:
     if first_line.strip().lstrip("\ufeff") != _HEADER:
-        raise InputError(f"{path} is not an mlcost ledger (its first line is not the ledger header); "
-                         "refusing to write to it — pass another --ledger")
+        tail = "refusing to write to it — pass another --ledger" if writing else "expected a file `mlcost track` wrote"
+        raise InputError(f"{path} is not an mlcost ledger (its first line is not the ledger header); {tail}")
 
 
 def check_ledger(path: Path) -> None:
@@ -85,6 +85,8 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
 def read_ledger(path: Path) -> list[dict[str, str]]:
     """Rows of an mlcost ledger (InputError when missing, unreadable or foreign)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"ledger {path} is a directory, not a ledger file")
     if not path.is_file():
         raise InputError(f"ledger {path} does not exist")
     try:
@@ -93,7 +95,7 @@ def read_ledger(path: Path) -> list[dict[str, str]]:
         raise InputError(f"cannot read ledger {path}: {exc}") from None
     if not text.strip():
         return []
-    _check_header(text.split("\n", 1)[0], path)
+    _check_header(text.split("\n", 1)[0], path, writing=False)
     return [r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff"))) if r.get("start_time")]
 
 
@@ -197,8 +199,6 @@ def run(cmd: list[str], *, region: str | None = None, ledger: Path = Path(DEFAUL
     check_ledger(ledger)
     grid = refdata.grid_intensity(region)  # unknown regions fail before CMD runs
     iso3 = _iso3_for(region) or "USA"  # codecarbon's own country; CO2e is recomputed from `grid` below
-    start = datetime.now(timezone.utc)
-    t0 = time.monotonic()
     tracker = None
     measurement = ""
     with _Signals() as sigs, tempfile.TemporaryDirectory(prefix="mlcost-track-") as outdir:
@@ -206,6 +206,9 @@ def run(cmd: list[str], *, region: str | None = None, ledger: Path = Path(DEFAUL
             tracker = _start_tracker(iso3, outdir)
         except Exception as exc:  # measuring must never stop the user's command from running
             measurement = f"not measured: codecarbon failed to start ({type(exc).__name__}: {exc})"
+        # The run's start and duration are CMD's own: codecarbon's hardware probing (about 1-2 s) is not the run.
+        start = datetime.now(timezone.utc)
+        t0 = time.monotonic()
         if sigs.seen:  # interrupted while the tracker started: CMD never runs, the row still lands
             code = -sigs.seen[0]
         else:

@@ -102,3 +102,38 @@ def test_summary_totals_by_command_and_commit(tmp_path, cli):
                             "co2e_kg": 1.75}]
     est = cli("carbon", "--energy-kwh", "1", "--ledger", ledger, "--format", "json").json()
     assert [m["command"] for m in est["measured"]] == ["a", "a", "b"]
+
+
+def test_row_duration_is_the_commands_not_codecarbons_startup(tmp_path, monkeypatch):
+    import mlcost.track as tr
+
+    clock = [1000.0]  # a fake monotonic clock: only the tracker's start moves it (by 100 s)
+
+    class FakeTracker:
+        _hardware = ()
+        final_emissions_data = type("E", (), {"energy_consumed": 0.5})()
+
+        def stop(self):
+            pass
+
+    def start(iso3, outdir):
+        assert iso3 == "FRA"
+        clock[0] += 100
+        return FakeTracker()
+
+    monkeypatch.setattr(tr, "_start_tracker", start)
+    monkeypatch.setattr(tr.time, "monotonic", lambda: clock[0])
+    code, row = tr.run([sys.executable, "-c", "pass"], region="FR", ledger=tmp_path / "l.csv")
+    assert code == 0 and row["duration_s"] == "0.000"  # was 100.000: the probing time counted as the run
+    [r] = read_ledger(tmp_path / "l.csv")
+    assert float(r["energy_kwh"]) == 0.5 and float(r["co2e_kg"]) == pytest.approx(0.5 * 56.039 / 1000, rel=1e-8)
+
+
+def test_summary_of_a_foreign_or_directory_ledger_is_one_line_exit_2(tmp_path, cli):
+    foreign = tmp_path / "f.csv"
+    foreign.write_text("a,b\n1,2\n")
+    res = cli("track", "--summary", foreign)
+    assert res.exit_code == 2 and "not an mlcost ledger" in res.stderr and "write" not in res.stderr
+    res = cli("track", "--summary", tmp_path)
+    assert res.exit_code == 2 and "is a directory" in res.stderr
+    assert foreign.read_text() == "a,b\n1,2\n"
