@@ -146,3 +146,31 @@ def test_junit_increase_limit_has_no_float_noise(tmp_path):
     # limit = 212 * 1.05 = 222.6 (as a float 222.60000000000002); change = 420 / 212 - 1 = +98.11%
     assert case.find("failure").text.splitlines() == ["value: 420 params", "limit: 222.6 params", "baseline: 212",
                                                       "change: +98.11%"]
+
+
+def test_action_install_step_builds_a_valid_requirement(tmp_path):
+    """The install step's shell, with pip replaced by echo: extras after the name, the action's checkout by default."""
+    import pathlib
+    import shutil
+    import subprocess
+
+    import pytest
+
+    yaml = pytest.importorskip("yaml")
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    action = yaml.safe_load((pathlib.Path(__file__).resolve().parent.parent / "action.yml").read_text())
+    (step,) = [s for s in action["runs"]["steps"] if s.get("name") == "Install mlcost"]
+    assert action["inputs"]["version"]["default"] == "" and step["env"]["MLCOST_ACTION_PATH"] == "${{ github.action_path }}"
+    script = tmp_path / "install.sh"
+    script.write_text(step["run"].replace("python -m pip install", "echo"))
+
+    def req(version, extras="torch"):
+        env = {"PATH": "/usr/bin:/bin", "MLCOST_REQ": version, "MLCOST_EXTRAS": extras, "MLCOST_ACTION_PATH": "/a/mlcost"}
+        out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=True).stdout
+        return out.split('--extra-index-url https://download.pytorch.org/whl/cpu ', 1)[1].strip()
+
+    assert req("") == "/a/mlcost[torch]"  # the checkout the `uses:` ref names
+    assert req("mlcost==0.1.0", "torch,onnx") == "mlcost[torch,onnx]==0.1.0"  # not mlcost==0.1.0[torch,onnx]
+    assert req("mlcost>=0.1,<0.2") == "mlcost[torch]>=0.1,<0.2"
+    assert req("mlcost", "") == "mlcost"
