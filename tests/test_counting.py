@@ -163,3 +163,24 @@ def test_bad_options():
         count_module(m, a, backend="nope")
     with pytest.raises(UsageError):
         count_module(m, a, training=True, optimizer="lion")
+
+
+def test_backward_module_rows_do_not_leak_into_siblings():
+    """torch's ModuleTracker kept wq/wk/wv (one shared input) and embeddings (inputs need no grad)
+    entered in backward, filing later siblings' backward ops under them: children summed above parents."""
+    m, a = meta(llama.build_small)  # d=64, 4 heads, 2 kv heads (head_dim 16), ffn 160, vocab 100, seq 16
+    p = count_module(m, a, training=True)
+    rows = {r.name: r for r in p.by_module}
+    # a Linear without bias: grad-input + grad-weight = 2x its forward MACs, nothing from its siblings
+    assert rows["layers.0.attention.wo"].flops_backward == 2 * 2 * 16 * 64 * 64  # 262,144
+    assert rows["layers.0.attention.wv"].flops_backward == 2 * 2 * 16 * 64 * 32  # 131,072
+    assert rows["layers.0.feed_forward.w2"].flops_backward == 2 * 2 * 16 * 160 * 64  # 655,360
+    assert rows["output"].flops_backward == 2 * 2 * 16 * 64 * 100  # 409,600
+    for name, r in rows.items():  # every subtree at least covers its children
+        kids = [k for k in rows if k != name and k.rpartition(".")[0] == name and (name or "." not in k)]
+        assert sum(rows[k].flops_backward for k in kids) <= r.flops_backward, name
+    assert sum(r.flops_backward for r in p.by_operator) == p.flops_backward == rows[""].flops_backward
+    # two embeddings side by side (GPT-2's wte + wpe): the position table's backward is its own only
+    g, ga = meta(gpt2.build_small)
+    grow = {r.name: r for r in count_module(g, ga, training=True).by_module}
+    assert grow["wpe"].flops_backward == 32 * 32  # embedding_dense_backward: 1 FLOP per element of its ctx x d table

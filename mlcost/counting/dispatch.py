@@ -172,6 +172,31 @@ class WholeFunctions(TorchFunctionMode):
         return out
 
 
+class _BackwardTracker(ModuleTracker):
+    """ModuleTracker whose backward attribution stays a chain of ancestors.
+
+    torch leaves a module "entered" in backward until the gradient of its *inputs* is ready.  Two
+    siblings that read the same tensor (wq/wk/wv, w1/w3) both wait for its full gradient, and a module
+    whose inputs need no gradient (an embedding) never leaves at all, so later modules' backward ops
+    were also filed under them.  When a module's backward begins, every entered module that is not
+    its ancestor (or its descendant: a last layer shares its output with its parent) has finished: drop it.
+    """
+
+    def _get_append_fn(self, name, is_bw):
+        append = super()._get_append_fn(name, is_bw)
+        if not is_bw:
+            return append
+
+        def fn(*args) -> None:
+            for entered in list(self.parents):
+                related = entered == name or name.startswith(entered + ".") or entered.startswith(name + ".")
+                if entered != "Global" and not related:
+                    self.parents.discard(entered)
+            append(*args)
+
+        return fn
+
+
 def _storage_ids(tensors) -> set[int]:
     return {t.untyped_storage()._cdata for t in tensors if isinstance(t, torch.Tensor)}
 
@@ -186,7 +211,7 @@ class DispatchResult:
 
 def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> DispatchResult:
     """Run the module once under the counting mode (and backward when training)."""
-    tracker = ModuleTracker()
+    tracker = _BackwardTracker()
     for name, m in module.named_modules():
         tracker._known_modules[m] = _ROOT + ("." + name if name else "")
         tracker._seen_modules.add(m)
