@@ -276,6 +276,23 @@ def test_external_data_never_read(tmp_path):
     p = profile_file(path, ProfileOptions())
     assert p.params.total == 64 * 64 + 64 + 64 * 4 + 4
     assert detect_format(path) == "onnx"
+    assert not any("not found beside the model" in a for a in p.assumptions)
+
+
+def test_external_data_file_absent(tmp_path, cli):
+    """Only the graph was copied (no weights file beside it): still profiled, and the absence is stated."""
+    m, args = tiny.build(dims=(64, 64, 4))
+    path = export(m, args, tmp_path / "ext.onnx")
+    onnx.save(onnx.load(str(path)), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="w.bin", size_threshold=0)
+    (tmp_path / "w.bin").unlink()
+    r = cli("profile", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = r.json()
+    assert d["params"]["total"] == 64 * 64 + 64 + 64 * 4 + 4  # 4,420: two Linear layers' weights and biases
+    assert d["macs"]["forward"] == 2 * (64 * 64 + 64 * 4)  # batch 2 (tiny.build's input) x both weight matrices
+    assert "external data file(s) w.bin not found beside the model" in d["assumptions"][0]
+    assert onnx.load(str(path), load_external_data=False).graph.initializer[0].data_location == TensorProto.EXTERNAL
 
 
 def test_cli_profile_onnx(tmp_path, cli):

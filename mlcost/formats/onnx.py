@@ -29,10 +29,7 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     model = _load(onnx, path)
     assumptions: list[str] = []
     inputs = bind_inputs(model.graph, opts, path.name)
-    try:  # the checker reads the file itself (no copy through Python), and finds external files relative to it
-        onnx.checker.check_model(str(path))
-    except Exception as exc:  # ValidationError, or a protobuf that the checker cannot walk
-        raise InputError(f"{path.name}: invalid ONNX model: {_first_line(exc)}") from None
+    _check(onnx, model, path, assumptions)
     inferred = _infer_detached(onnx, model, path.name, assumptions)
     counted = onnx_graph.count_graph(inferred, onnx, data_graph=model.graph)
     if opts.strict and counted.unsupported:
@@ -86,6 +83,57 @@ def _load(onnx: Any, path: Path):
         except Exception as exc:
             raise InputError(f"{path.name}: cannot inline the model's local functions: {_first_line(exc)}") from None
     return model
+
+
+def _check(onnx: Any, model: Any, path: Path, assumptions: list[str]) -> None:
+    """onnx.checker on the model; external-data files that are absent (only the graph was copied) are no error.
+
+    The checker insists that every external-data file exists, although mlcost never reads one; when some
+    are missing, the in-memory model is checked with its external tensors emptied (and then restored).
+    """
+    missing = sorted(_missing_external(onnx, model, path.parent))
+    try:
+        if not missing:  # the checker reads the file itself (no copy through Python), external files beside it
+            onnx.checker.check_model(str(path))
+            return
+        saved = []
+        for t in model.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                saved.append((t, list(t.dims), [(e.key, e.value) for e in t.external_data]))
+                del t.dims[:], t.external_data[:]
+                t.dims.append(0)  # an empty tensor needs no payload, so no external file either
+                t.data_location = onnx.TensorProto.DEFAULT
+        try:
+            onnx.checker.check_model(model)
+        finally:
+            for t, dims, entries in saved:
+                del t.dims[:], t.external_data[:]
+                t.dims.extend(dims)
+                for key, value in entries:
+                    e = t.external_data.add()
+                    e.key, e.value = key, value
+                t.data_location = onnx.TensorProto.EXTERNAL
+    except Exception as exc:  # ValidationError, or a protobuf that the checker cannot walk
+        raise InputError(f"{path.name}: invalid ONNX model: {_first_line(exc)}") from None
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    assumptions.append(f"external data file(s) {shown} not found beside the model: parameters are counted from the "
+                       "initializers' declared shapes (external payloads are never read in any case)")
+
+
+def _missing_external(onnx: Any, model: Any, folder: Path) -> set[str]:
+    """Relative external-data locations of graph initializers that do not exist under FOLDER.
+
+    Absolute or climbing ('..') locations are left to the checker, which refuses them.
+    """
+    missing = set()
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in t.external_data if e.key == "location"), "")
+        rel = Path(location)
+        if location and not rel.is_absolute() and ".." not in rel.parts and not (folder / rel).is_file():
+            missing.add(location)
+    return missing
 
 
 def _first_line(exc: BaseException) -> str:
