@@ -92,6 +92,9 @@ def resolve_accelerator(
         name, source = acc.name, acc.source
         how = "as chosen by --precision" if precision else "the chip's default: dense 16-bit tensor peak where it has one, else FP32"
         notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} at {prec} ({how}; dense, no sparsity; reference_data/hardware.csv)")
+        if "UNVERIFIED" in acc.source:  # reference_facts §3 could not confirm this row: say so wherever it is used
+            notes.append(f"the {name} row of reference_data/hardware.csv is UNVERIFIED (commonly quoted figures, not "
+                         "checked against a primary source); --peak-tflops overrides it")
     if assumed:
         notes.append(UTILIZATION_SOURCE.format(u=u, lo=lo, hi=hi))
     else:
@@ -195,11 +198,19 @@ def from_profile(
     notes = [f"forward FLOPs per {unit} = profile forward {format_si(fwd, 'FLOPs')} / {per_input} {unit}s in the "
              f"profiled input ({profile.backend or 'unknown'} backend)"]
     ratio, measured = DEFAULT_BACKWARD_RATIO, False
-    if profile.flops_backward is not None:
+    # An operator the profile could not count in its backward pass (marked "(backward)") makes the measured
+    # backward a lower bound that can be far off (a conv net without convolution_backward measures ~1% of
+    # forward), so the 2 x forward convention is used instead and the measured figure is only reported.
+    missed_backward = sorted({u.op for u in profile.unsupported_ops if u.op.endswith("(backward)")})
+    if profile.flops_backward is not None and missed_backward:
+        notes.append(f"the profile's measured backward ({format_si(profile.flops_backward, 'FLOPs')}) misses "
+                     f"{', '.join(op.removesuffix(' (backward)') for op in missed_backward[:5])}, so it is not used")
+    elif profile.flops_backward is not None:
         ratio, measured = profile.flops_backward / fwd, True
-    if profile.unsupported_ops:
-        ops = sorted({u.op for u in profile.unsupported_ops})
-        notes.append(f"the profile did not count {len(ops)} operator kind(s): {', '.join(ops[:5])}; FLOPs are a lower bound")
+    missed_forward = sorted({u.op for u in profile.unsupported_ops if not u.op.endswith("(backward)")})
+    if missed_forward:
+        notes.append(f"the profile did not count {len(missed_forward)} operator kind(s): {', '.join(missed_forward[:5])}; "
+                     "FLOPs are a lower bound")
     return from_flops_per_sample(
         fwd / per_input, samples=n, epochs=epochs, backward_ratio=ratio, gpu=gpu, count=count,
         utilization=utilization, precision=precision, peak_tflops=peak_tflops, model=profile.model, unit=unit,
