@@ -137,3 +137,80 @@ def test_model_end_to_end_matches_its_profile():
     data = json.loads(out)
     assert prof.flops_forward and data["inputs"]["flops_per_sample"] * 2 == prof.flops_forward  # batch of 2
     assert data["flops"] == prof.flops_forward // 2 * 1000 * 3 * 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--gpu", "a100", "--hours", "abc"), "--hours: 'abc' is not a number"),  # typer used to print 3 usage lines
+    (("--gpu", "a100", "--days", "nan"), "--days: 'nan' is not a finite number"),
+    (("--gpu", "a100", "--hours", "1", "--count", "1.5"), "count must be a whole number, got 1.5"),
+    (("--gpu", "a100", "--hours", "1", "--count", "many"), "--count: 'many' is not a number"),
+    (("--gpu", "a100", "--hours", "1", "--peak-tflops", "inf"), "--peak-tflops: 'inf' is not a finite number"),
+    (("--params", "1e9", "--tokens", "1e9", "--epochs", "x"), "--epochs: 'x' is not a number"),
+    (("--params", "1e9", "--tokens", "1e9", "--layers", "12.5", "--seq-len", "8", "--d-model", "8"),
+     "layers must be a whole number"),
+    # accelerator-only options without an accelerator used to be dropped silently
+    (("--params", "1e9", "--tokens", "1e9", "--count", "8"), "--count is for timing on an accelerator: give --gpu"),
+    (("--flops-per-sample", "1e9", "--samples", "10", "--utilization", "40%", "--precision", "fp8"),
+     "--utilization, --precision are for timing on an accelerator"),
+    (("--gpu", "a100", "--hours", "1", "--epochs", "1"), "belong to counting or 6ND"),
+])
+def test_more_bad_input_one_line_exit_2(args, message):
+    code, out, err = run("compute", *args)
+    assert code == 2, (code, out, err)
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_numeric_options_still_read_as_numbers():
+    code, out, _ = run("compute", "--params", "1e9", "--tokens", "1e9", "--layers", "12", "--seq-len", "1_024",
+                       "--d-model", "768", "--epochs", "2", "--gpu", "h100", "--count", "4", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["flops"] == 6 * 1_000_000_000 * 2_000_000_000 + 6 * 12 * 1024 * 768 * 2_000_000_000  # D = 1e9 x 2 epochs
+    assert data["inputs"]["layers"] == 12 and data["accelerator"]["count"] == 4
+    code, out, _ = run("compute", "--gpu", "a100", "--days", "0.5", "--count", "2", "--peak-tflops", "100",
+                       "--format", "json")
+    assert json.loads(out)["flops"] == 2_851_200_000_000_000_000  # 2 * 100e12 * 43,200 s * 0.33
+
+
+def test_unverified_accelerator_row_is_stated():
+    code, out, _ = run("compute", "--gpu", "v100 pcie", "--hours", "1", "--format", "json")
+    assert code == 0
+    notes = json.loads(out)["assumptions"]
+    assert any("V100-PCIe row of reference_data/hardware.csv is UNVERIFIED" in a for a in notes)
+    code, out, _ = run("compute", "--gpu", "v100", "--hours", "1", "--format", "json")
+    assert not any("UNVERIFIED" in a for a in json.loads(out)["assumptions"])
+
+
+@pytest.mark.parametrize("pfs_days", [3.47e-16, 1.39, 972.0])  # far below, inside and far above the references
+def test_plot_run_marker_and_labels_are_visible(pfs_days):
+    """The run's star is not under the legend, its label stays in the axes (not on the title), names don't overlap."""
+    import datetime
+
+    from mlcost.render.plot import trend_figure
+    from mlcost.results import ComputeEstimate
+
+    est = ComputeEstimate(method="params_tokens", flops=round(pfs_days * 8.64e19), pfs_days=pfs_days)
+    fig = trend_figure(est, run_date=datetime.date(2026, 11, 1))
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        frame = ax.get_window_extent(renderer)
+        star = next(c for c in ax.collections if c.get_gid() == "run")
+        sx, sy = ax.transData.transform(star.get_offsets()[0])
+        assert frame.x0 < sx < frame.x1 and frame.y0 < sy < frame.y1
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.contains(sx, sy) and not legend.overlaps(frame)
+        label = next(t for t in ax.texts if t.get_gid() == "run-label").get_window_extent(renderer)
+        assert frame.x0 <= label.x0 and label.x1 <= frame.x1 and frame.y0 <= label.y0 and label.y1 <= frame.y1
+        assert not label.overlaps(ax.title.get_window_extent(renderer))
+        names = [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() != "run-label"]
+        assert len(names) == 17  # every reference result with a value is named (AlphaGo Zero has none)
+        assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 for b in names)
+        if pfs_days == 1.39:  # the usual case: no two names overlap
+            assert not any(a.overlaps(b) for i, a in enumerate(names) for b in names[i + 1:])
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

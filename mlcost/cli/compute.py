@@ -26,6 +26,21 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _number(text: Optional[str], what: str) -> Optional[float]:
+    """A finite number from an option ('8', '1.5e3', '2_000'); None passes through.  Signs, zero and
+    whole-number checks are the cost model's (one line each); this only keeps typer's multi-line
+    usage error away from a typo such as `--hours abc`."""
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError(f"{what}: {text!r} is not a finite number")
+    return int(value) if value.is_integer() else value
+
+
 def _args(pairs: list[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for pair in pairs:
@@ -76,18 +91,18 @@ def compute_command(
     flops_per_sample: Optional[str] = typer.Option(None, "--flops-per-sample", help="Forward FLOPs per sample (or per token with --tokens)."),
     samples: Optional[str] = typer.Option(None, "--samples", help="Training examples per epoch (counting)."),
     tokens: Optional[str] = typer.Option(None, "--tokens", help="Training tokens (6ND, or counting per token)."),
-    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the data."),
+    epochs: Optional[str] = typer.Option(None, "--epochs", help="Passes over the data (default 1)."),
     params: Optional[str] = typer.Option(None, "--params", help="Parameters N for C = 6·N·D (e.g. 7B, 1e9)."),
-    layers: Optional[int] = typer.Option(None, "--layers", help="n_layer, for Kaplan's attention term."),
-    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="n_ctx (tokens per sequence), for the attention term."),
-    d_model: Optional[int] = typer.Option(None, "--d-model", help="d_model (= d_attn), for the attention term."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="n_layer, for Kaplan's attention term."),
+    seq_len: Optional[str] = typer.Option(None, "--seq-len", help="n_ctx (tokens per sequence), for the attention term."),
+    d_model: Optional[str] = typer.Option(None, "--d-model", help="d_model (= d_attn), for the attention term."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="Accelerator (see `mlcost reference hardware`): a100, h100, v100, tpu v3 ..."),
-    count: int = typer.Option(1, "--count", help="Number of accelerators."),
-    hours: Optional[float] = typer.Option(None, "--hours", help="Training time in hours (hardware x time)."),
-    days: Optional[float] = typer.Option(None, "--days", help="Training time in days (hardware x time)."),
+    count: Optional[str] = typer.Option(None, "--count", help="Number of accelerators (default 1)."),
+    hours: Optional[str] = typer.Option(None, "--hours", help="Training time in hours (hardware x time)."),
+    days: Optional[str] = typer.Option(None, "--days", help="Training time in days (hardware x time)."),
     utilization: Optional[str] = typer.Option(None, "--utilization", help="Model-FLOPs utilization, 0.4 or 40% (default 33%, AI and Compute)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32|tf32|bf16|fp16|fp8 (default: the chip's 16-bit tensor peak, else fp32)."),
-    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="Dense peak TFLOP/s per chip, overriding the table."),
+    peak_tflops: Optional[str] = typer.Option(None, "--peak-tflops", help="Dense peak TFLOP/s per chip, overriding the table."),
     fmt: str = typer.Option("table", "--format", "-f", help="table|json|markdown."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the AI-and-Compute trend with this run marked: FILE.png or FILE.svg."),
@@ -115,7 +130,20 @@ def compute_command(
     n_samples = parse_count(samples, "--samples") if samples is not None else None
     n_tokens = parse_count(tokens, "--tokens") if tokens is not None else None
     util = parse_fraction(utilization, "--utilization") if utilization is not None else None
-    hw = {"gpu": gpu, "count": count, "utilization": util, "precision": precision, "peak_tflops": peak_tflops}
+    n_epochs = _number(epochs, "--epochs")
+    n_count, peak = _number(count, "--count"), _number(peak_tflops, "--peak-tflops")
+    shape = {k: _number(v, f"--{k.replace('_', '-')}") for k, v in (("layers", layers), ("seq_len", seq_len), ("d_model", d_model))}
+    if method != "hardware_time" and gpu is None and peak is None:
+        # these only time the estimate on an accelerator; without one they would be silently ignored
+        # (a bad value still gets its own message first)
+        cm.resolve_accelerator(None, 1 if n_count is None else n_count, utilization=util, precision=precision)
+        unused = [n for n, v in (("--count", count), ("--utilization", utilization), ("--precision", precision)) if v is not None]
+        if unused:
+            raise UsageError(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} for timing on an accelerator: "
+                             "give --gpu NAME (or --peak-tflops)")
+    hw = {"gpu": gpu, "count": 1 if n_count is None else n_count, "utilization": util, "precision": precision,
+          "peak_tflops": peak}
+    n_epochs = 1 if n_epochs is None else n_epochs
 
     if method == "counting":
         if n_samples is None and n_tokens is None:
@@ -132,11 +160,11 @@ def compute_command(
                 )
             else:
                 prof = _load_profile(profile)
-            est = cm.from_profile(prof, samples=n_samples, tokens=n_tokens, epochs=epochs, **hw)
+            est = cm.from_profile(prof, samples=n_samples, tokens=n_tokens, epochs=n_epochs, **hw)
         else:
             unit = "token" if n_tokens is not None else "sample"
             est = cm.from_flops_per_sample(
-                parse_flops(flops_per_sample, "--flops-per-sample"), samples=n_tokens or n_samples, epochs=epochs,
+                parse_flops(flops_per_sample, "--flops-per-sample"), samples=n_tokens or n_samples, epochs=n_epochs,
                 unit=unit, **hw,
             )
     elif method == "params_tokens":
@@ -144,17 +172,17 @@ def compute_command(
             raise UsageError("--params needs --tokens (C = 6·N·D)")
         if n_samples is not None:
             raise UsageError("--samples belongs to the counting method; 6ND takes --tokens")
-        est = cm.from_params_tokens(parse_count(params, "--params"), n_tokens, layers=layers, seq_len=seq_len,
-                                    d_model=d_model, epochs=epochs, **hw)
+        est = cm.from_params_tokens(parse_count(params, "--params"), n_tokens, **shape, epochs=n_epochs, **hw)
     else:
         if hours is not None and days is not None:
             raise UsageError("give --hours or --days, not both")
-        if n_samples is not None or n_tokens is not None or epochs != 1.0:
+        if n_samples is not None or n_tokens is not None or epochs is not None:
             raise UsageError("--samples/--tokens/--epochs belong to counting or 6ND, not to hardware x time")
-        if gpu is None and peak_tflops is None:
+        if gpu is None and peak is None:
             raise UsageError("hardware x time needs --gpu NAME (or --peak-tflops)")
-        seconds = hours * 3600 if hours is not None else days * 86_400
-        est = cm.from_hardware(gpu, count, seconds, utilization=util, precision=precision, peak_tflops=peak_tflops)
+        h, d = _number(hours, "--hours"), _number(days, "--days")
+        seconds = h * 3600 if h is not None else d * 86_400
+        est = cm.from_hardware(gpu, hw["count"], seconds, utilization=util, precision=precision, peak_tflops=peak)
 
     from mlcost.render.compute import render
 

@@ -30,26 +30,45 @@ def doubling_months(points: list[tuple[float, float]]) -> float | None:
     return 12 / slope if slope > 0 else None
 
 
+_METHOD_LABELS = {"counting": "counting", "params_tokens": "6·N·D", "hardware_time": "hardware x time"}
+
+
 def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = None, label: str | None = None) -> Path:
     """Write PATH (.png or .svg): reference results as named points, this run as a red star."""
-    from mlcost.costs.compute import reference_results
     from mlcost.render import write_atomic
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise UsageError(f"--plot: {path} must end in .png or .svg")
-    matplotlib = import_optional("matplotlib", "plot", "--plot")
-    matplotlib.use("Agg", force=True)
-    plt = import_optional("matplotlib.pyplot", "plot", "--plot")
     import io
 
+    plt = _pyplot()
+    fig = trend_figure(est, run_date=run_date, label=label)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def _pyplot():
+    matplotlib = import_optional("matplotlib", "plot", "--plot")
+    matplotlib.use("Agg", force=True)
+    return import_optional("matplotlib.pyplot", "plot", "--plot")
+
+
+def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, label: str | None = None):
+    """The matplotlib Figure plot_trend saves; its run marker and label carry gid 'run' and 'run-label'."""
+    from mlcost.costs.compute import reference_results
+
+    plt = _pyplot()
     rows = reference_results()
     head = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] == "headline"]
     modest = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] != "headline"]
     run_date = run_date or _dt.date.today()
     run_x = run_date.year + (run_date.month - 0.5) / 12
-    run_label = label or f"this run ({est.model or est.method})"
+    run_label = label or f"this run ({est.model or _METHOD_LABELS.get(est.method, est.method)})"
 
     fig, ax = plt.subplots(figsize=(11, 6.5), dpi=110)
     ax.set_yscale("log")
@@ -57,34 +76,35 @@ def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = 
                label="AI and Compute headline results")
     ax.scatter([p[0] for p in modest], [p[1] for p in modest], s=22, color="#9a9a9a", marker="s", zorder=3,
                label="modest-compute results (some are upper bounds)")
-    for (x, y, name), (dx, dy, ha) in zip(sorted(head + modest), _label_offsets(sorted(head + modest))):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8, color="#333333")
     months = doubling_months([(x, y) for x, y, _ in head])
     if months is not None:
         xs = [min(p[0] for p in head), max(p[0] for p in head)]  # no extrapolation past the data
         ys_fit = _fit_line([(x, y) for x, y, _ in head], xs)
         ax.plot(xs, ys_fit, linestyle="--", color="#1f5fa8", alpha=0.45, linewidth=1,
                 label=f"least-squares fit to these points: doubling every {months:.1f} months")
-    ax.scatter([run_x], [est.pfs_days], s=260, marker="*", color="#d62728", edgecolor="black", zorder=5, label=run_label)
-    ax.annotate(f"{run_label}\n{est.pfs_days:.3g} pfs-days", (run_x, est.pfs_days), textcoords="offset points",
-                xytext=(-10, 12), ha="right", fontsize=9, fontweight="bold", color="#d62728")
+    ax.scatter([run_x], [est.pfs_days], s=260, marker="*", color="#d62728", edgecolor="black", zorder=5, label=run_label,
+               gid="run")
+    # Left of the star, vertically centred: the years between the last reference result and today are empty,
+    # and a label above or below would leave the axes when the run is the largest or smallest point.
+    run_text = ax.annotate(f"{run_label}\n{est.pfs_days:.3g} pfs-days", (run_x, est.pfs_days), textcoords="offset points",
+                xytext=(-14, 0), ha="right", va="center", fontsize=9, fontweight="bold", color="#d62728",
+                gid="run-label")
     ax.set_xlabel("publication date (year)")
     ax.set_ylabel("training compute (petaflop/s-days, log scale)")
     ax.set_title('Training compute on the trend of OpenAI\'s "AI and Compute" (2018)')
     ax.grid(True, which="major", axis="both", alpha=0.3)
     lo = min([p[1] for p in head + modest] + [est.pfs_days])
     hi = max([p[1] for p in head + modest] + [est.pfs_days])
-    ax.set_ylim(10 ** math.floor(math.log10(lo)), 10 ** (math.ceil(math.log10(hi)) + 0.5))
+    pad = max(0.5, 0.06 * (math.log10(hi) - math.log10(lo)))  # decades of headroom for the run's label
+    ax.set_ylim(10 ** math.floor(math.log10(lo) - pad), 10 ** math.ceil(math.log10(hi) + pad))
     ax.set_xlim(min(p[0] for p in head + modest) - 0.5, max(run_x, max(p[0] for p in head)) + 0.8)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    # Below the axes, not inside: inside it covered the run's star whenever the run was the smallest point.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8, frameon=False)
     fig.text(0.99, 0.01, "sources: reference_data/ai_and_compute.csv (AI and Compute appendix); 1 pfs-day = 8.64e19 FLOPs",
              ha="right", fontsize=7, color="#666666")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
-    return path
+    _place_labels(ax, sorted(head + modest), obstacles=[run_text, ax.get_legend()])
+    return fig
 
 
 def _fit_line(points: list[tuple[float, float]], xs: list[float]) -> list[float]:
@@ -95,27 +115,39 @@ def _fit_line(points: list[tuple[float, float]], xs: list[float]) -> list[float]
     return [10 ** (my + slope * (x - mx)) for x in xs]
 
 
-def _label_offsets(points: list[tuple[float, float, str]]) -> list[tuple[int, int, str]]:
-    """Pick, per point, a label position (offset points, alignment) whose rough box overlaps no earlier label.
+def _place_labels(ax, points: list[tuple[float, float, str]], obstacles=()) -> None:
+    """Name each point at the first of four positions around it whose drawn box stays inside the axes and
+    overlaps no earlier label, no marker and no obstacle (the run's label, the legend).  Measured with the
+    figure's renderer after layout, so it holds at any y-span (a tiny run stretches the axis over 20 decades).
+    A point with a close neighbour above (VGG over Seq2Seq) is named below it first, and vice versa."""
+    from matplotlib.transforms import Bbox
 
-    Boxes are estimated in (years, log10 pfs-days): ~0.075 year per character, 0.3 decades tall.
-    """
-    candidates = [(6, 4, "left"), (6, -12, "left"), (-6, 4, "right"), (-6, -12, "right")]
-    placed: list[tuple[float, float, float, float]] = []
-    out = []
-    for x, y, name in points:
-        ly, width = math.log10(y), 0.075 * len(name)
-        choice = candidates[0]
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    up, down = [(6, 4, "left"), (-6, 4, "right")], [(6, -12, "left"), (-6, -12, "right")]
+    where = [tuple(ax.transData.transform((x, y))) for x, y, _ in points]
+    busy = [o.get_window_extent(renderer) for o in obstacles if o is not None]
+    busy += [Bbox.from_extents(px - 5, py - 5, px + 5, py + 5) for px, py in where]  # the markers
+    for (x, y, name), (px, py) in zip(points, where):
+        near = [qy - py for qx, qy in where if (qx, qy) != (px, py) and abs(qx - px) < 30 and abs(qy - py) < 30]
+        candidates = down + up if near and min(near, key=abs) > 0 else up + down
+        choice = None
         for dx, dy, ha in candidates:
-            x0 = x + 0.05 if ha == "left" else x - 0.05 - width
-            y0 = ly + (0.02 if dy > 0 else -0.28)
-            box = (x0, x0 + width, y0, y0 + 0.26)
-            if not any(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in placed):
-                choice = (dx, dy, ha)
+            text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8,
+                               color="#333333")
+            box = text.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(b) for b in busy):
+                choice = (text, box)
                 break
-        dx, dy, ha = choice
-        x0 = x + 0.05 if ha == "left" else x - 0.05 - width
-        y0 = ly + (0.02 if dy > 0 else -0.28)
-        placed.append((x0, x0 + width, y0, y0 + 0.26))
-        out.append(choice)
-    return out
+            text.remove()
+        if choice is None:  # crowded: the first position that stays inside the axes (else the first)
+            for i, (dx, dy, ha) in enumerate(candidates):
+                text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8,
+                                   color="#333333")
+                box = text.get_window_extent(renderer)
+                if frame.x0 <= box.x0 and box.x1 <= frame.x1 or i == len(candidates) - 1:
+                    break
+                text.remove()
+            choice = (text, box)
+        busy.append(choice[1])
