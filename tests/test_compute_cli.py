@@ -214,3 +214,10 @@ def test_plot_run_marker_and_labels_are_visible(pfs_days):
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_table_names_zetta_and_yotta_flops():
+    code, out, _ = run("compute", "--params", "7B", "--tokens", "2T")
+    assert code == 0 and "84 ZFLOPs  (8.400e+22)" in out  # 6 * 7e9 * 2e12; was '8.4e+04 EFLOPs'
+    code, out, _ = run("compute", "--params", "1e12", "--tokens", "1e13")
+    assert code == 0 and "60 YFLOPs  (6.000e+25)" in out  # 6 * 1e12 * 1e13

@@ -24,6 +24,14 @@ def render(est: ComputeEstimate, fmt: str = "table") -> str:
     return render_table(est)
 
 
+def _flops(value: float) -> str:
+    """format_si stops at E (1e18); a 7B x 2T run is 84 ZFLOPs, not '8.4e+04 EFLOPs'."""
+    for prefix, scale in (("Y", 1e24), ("Z", 1e21)):
+        if abs(value) >= scale and abs(value) < 1e27:
+            return f"{value / scale:.3g} {prefix}FLOPs"
+    return format_si(value, "FLOPs")
+
+
 def _pfs(value: float) -> str:
     return f"{value:.3g}"
 
@@ -39,7 +47,7 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
     rows = [("method", _METHOD_TITLES.get(est.method, est.method))]
     if est.model:
         rows.append(("model", est.model))
-    flops = format_si(est.flops, "FLOPs") + f"  ({est.flops:.3e})"
+    flops = _flops(est.flops) + f"  ({est.flops:.3e})"
     lo, hi = (rng.get("flops") or [est.flops, est.flops])
     if lo != hi:
         flops += f"  range {lo:.3g}–{hi:.3g}"
@@ -50,7 +58,7 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
         pfs += f"  range {_pfs(plo)}–{_pfs(phi)}"
     rows.append(("pfs-days", pfs))
     for key, value in est.breakdown.items():
-        rows.append(("  " + key.replace("_", " "), format_si(value, "FLOPs") if "flops" in key else str(value)))
+        rows.append(("  " + key.replace("_", " "), _flops(value) if "flops" in key else str(value)))
     acc = est.accelerator
     if acc is None:
         rows.append(("accelerator time", "— (pass --gpu NAME [--count N] to time it on an accelerator)"))
