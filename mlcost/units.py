@@ -59,8 +59,13 @@ def _parse(text: str | int | float, what: str, units: tuple[str, ...]) -> float:
 
 
 def parse_count(text: str | int | float, what: str = "count") -> int:
-    """'30_000_000', '5 G', '6.7B', '1.2e9' -> int.  SI prefixes are decimal."""
-    return round(_parse(text, what, ("",)))
+    """'30_000_000', '5 G', '6.7B', '1.2e9' -> int.  SI prefixes are decimal.  A count is whole:
+    '1.5' is an error, not silently 2 (float noise such as 6.7 * 1e9 is tolerated)."""
+    value = _parse(text, what, ("",))
+    whole = round(value)
+    if abs(value - whole) > 1e-9 * max(1.0, abs(value)):
+        raise UsageError(f"{what}: {text!r} is not a whole number")
+    return whole
 
 
 def parse_flops(text: str | int | float, what: str = "FLOPs") -> int:

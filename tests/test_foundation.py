@@ -32,6 +32,13 @@ def test_parse_flops_and_duration_and_fraction():
     assert units.parse_fraction("0.25") == pytest.approx(0.25)
 
 
+def test_parse_count_wants_whole_numbers():
+    assert units.parse_count("6.7B") == 6_700_000_000  # 6.7 * 1e9 carries float noise: still whole
+    for bad in ("0.5", "1.5", "2.0005k"):
+        with pytest.raises(UsageError, match="not a whole number"):
+            units.parse_count(bad, "--samples")
+
+
 @pytest.mark.parametrize("bad", ["abc", "5 parsecs", "nan", "inf", "1e999"])
 def test_parse_rejects(bad):
     with pytest.raises(UsageError):
