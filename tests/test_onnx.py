@@ -89,6 +89,27 @@ def test_convnet_exact_and_matches_module(tmp_path):
     assert (q.params.total, q.macs_forward, q.flops_forward) == (p.params.total, p.macs_forward, p.flops_forward)
 
 
+def test_convnet_dynamo_export_tree_and_fused_bn(tmp_path):
+    """torch 2.13's default (dynamo) exporter: node names carry no scope (the module tree comes from the
+    name_scopes metadata) and onnxscript folds the eval BatchNorm into the Conv; the difference is stated."""
+    m, args = tiny.build_convnet()
+    m.eval()
+    path = tmp_path / "conv_dynamo.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, args, str(path), dynamo=True, verbose=False)
+    p = profile_file(path, ProfileOptions())
+    q = module_profile(m, args)
+    assert p.macs_forward == q.macs_forward == 15_880
+    assert p.params.total == q.params.total - 2 * 8 == 366  # BN weight + bias, 8 channels, folded into the conv
+    assert p.flops_forward == q.flops_forward - 8 * 8 * 8 * (2 + 2)  # eval BN 2/element + affine 2, on 8x8x8
+    assert any("1 BatchNorm layer(s) were folded" in a and "16 parameters" in a and "2048 FLOPs" in a for a in p.assumptions)
+    rows = {r.name: r for r in p.by_module}
+    assert rows["up"].macs == 8 * 4 * 4 * 4 * 2 * 2 and rows["up"].params == 8 * 4 * 4 + 4
+    assert rows["fc"].macs == 4 * 2 and rows["fc"].params == 4 * 2 + 2
+    assert_rows_sum(p)
+
+
 def test_matmul_einsum_exact(tmp_path):
     m, args = tiny.build_matmul()
     p = profile_file(export(m, args, tmp_path / "mm.onnx"), ProfileOptions())

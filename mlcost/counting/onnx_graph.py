@@ -6,6 +6,7 @@ are grouped into that tree so per-module rows line up with the PyTorch path's.
 """
 from __future__ import annotations
 
+import ast
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -86,6 +87,28 @@ def module_path(node_name: str) -> str:
     return path
 
 
+def node_module(node: Any) -> str:
+    """The module a node came from: its '/scope/.../Op' name (TorchScript exporter), else the dynamo
+    exporter's ``pkg.torch.onnx.name_scopes`` metadata (['', 'layer1', 'layer1.0', 'add'] -> 'layer1.0')."""
+    mod = module_path(node.name)
+    if mod or not node.metadata_props:
+        return mod
+    scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
+    if not scopes or len(scopes) > 10_000:
+        return ""
+    try:
+        parts = ast.literal_eval(scopes)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return ""
+    if isinstance(parts, list) and len(parts) >= 2 and all(isinstance(x, str) for x in parts):
+        return parts[-2]
+    return ""
+
+
+def _rewrites(node: Any) -> str:
+    return next((p.value for p in node.metadata_props if p.key == "pkg.onnxscript.rewriter.rule_name"), "")
+
+
 def _shape_of(value: Any) -> tuple[int, ...] | None:
     if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
         return None
@@ -148,11 +171,12 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
     unknown_shape_nodes: list[str] = []
     order: list[str] = []
     bias_adds = 0
+    fused_bn = [0, 0, 0]  # BatchNorms the exporter folded away: [layers, params, FLOPs]
     producers = {out: n.op_type for n in graph.node for out in n.output}
     for node in graph.node:
         op = node.op_type
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
-        mod = module_path(node.name)
+        mod = node_module(node)
         if mod not in per_module:
             order.append(mod)
         per_module[mod]
@@ -190,6 +214,13 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
         if op == "Add" and _is_bias_add(node, producers, tensors):
             bias_adds += 1  # an exported nn.Linear/conv bias: not counted, as on the PyTorch path
             continue
+        if "FuseBatchNormInto" in _rewrites(node) and outs and outs[0] is not None and len(outs[0]) >= 2:
+            # the exporter folded an eval-mode BatchNorm into this node: what the module path counts for it
+            y = outs[0]
+            bn = onnx_ops.node_cost("BatchNormalization", [y, (y[1],), (y[1],)], [y], {})
+            fused_bn[0] += 1
+            fused_bn[1] += 2 * y[1]  # weight and bias, one each per channel
+            fused_bn[2] += bn.flops if bn else 0
         macs_total += cost.macs
         flops_total += cost.flops
         per_module[mod][0] += cost.macs
@@ -235,6 +266,10 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
     if bias_adds:
         assumptions.append(f"{bias_adds} Add node(s) adding a constant bias to a MatMul/Conv output are the bias of "
                            "an exported linear/conv layer and are not counted (the policy's fused bias)")
+    if fused_bn[0]:
+        assumptions.append(f"{fused_bn[0]} BatchNorm layer(s) were folded into the preceding Conv/Gemm by the exporter "
+                           f"(onnxscript FuseBatchNormIntoConv): their {fused_bn[1]} parameters (weight and bias per "
+                           f"channel) and {fused_bn[2]} FLOPs are not in this graph, so the module itself counts that many more")
     if any(n.op_type in ("If", "Loop", "Scan") for n in graph.node):
         assumptions.append("control-flow subgraphs (If/Loop/Scan) are not counted; they are listed as unsupported")
     return Counted(
