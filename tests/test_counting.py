@@ -184,3 +184,21 @@ def test_backward_module_rows_do_not_leak_into_siblings():
     g, ga = meta(gpt2.build_small)
     grow = {r.name: r for r in count_module(g, ga, training=True).by_module}
     assert grow["wpe"].flops_backward == 32 * 32  # embedding_dense_backward: 1 FLOP per element of its ctx x d table
+
+
+@pytest.mark.parametrize("build", [gpt2.build_small, llama.build_small])
+def test_fused_attention_backward_on_cpu_matches_meta(build):
+    """On real CPU tensors SDPA's backward is one fused kernel (flash for cpu), on meta its math
+    decomposition; the fused kernel used to be an unsupported op, dropping attention from backward."""
+    with torch.device("meta"):
+        mm, ma = build()
+    torch.manual_seed(0)
+    cm, ca = build()
+    on_meta, on_cpu = count_module(mm, ma, training=True), count_module(cm, ca, training=True)
+    assert on_cpu.unsupported_ops == on_meta.unsupported_ops == ()
+    assert (on_cpu.flops_backward, on_cpu.macs_backward) == (on_meta.flops_backward, on_meta.macs_backward)
+    fused = {r.op: r.flops_backward for r in on_cpu.by_operator}["aten::scaled_dot_product_attention_backward"]
+    if build is gpt2.build_small:  # 2 layers x 4 heads, seq 16, head_dim 8: 1024 scores per layer
+        assert fused == 2 * (2 * 2 * 1024 * (8 + 8) + 1024 + 512 + 512)  # dQ,dK,dV,dP + softmax + q,k scale
+    else:  # 4 query heads on 2 kv heads, head_dim 16: k and v broadcast to 1024 elements, then summed back
+        assert fused == 2 * (2 * 2 * 1024 * (16 + 16) + 1024 + 1024 + 1024 + 2 * 1024)

@@ -41,7 +41,8 @@ POLICY: dict[str, str] = {
     "attention": "scaled_dot_product_attention: QK^T + AV = batch*heads*Lq*Lk*(E+Ev) MACs, dense Lq x Lk: "
     "the causal mask is NOT discounted (as torch's FlopCounterMode); grouped-query k/v heads are broadcast "
     "to the query heads; plus 1 FLOP/score for scaling, 1/score for an explicit mask and "
-    f"{SOFTMAX_FLOPS_PER_ELEMENT}/score softmax",
+    f"{SOFTMAX_FLOPS_PER_ELEMENT}/score softmax; a fused attention backward kernel counts as its math "
+    "decomposition: 2x the forward MACs (no QK^T recomputation), 1 FLOP/score softmax backward",
     "elementwise": "1 FLOP per output element for every elementwise arithmetic op, comparison and "
     "activation (relu, gelu, silu, exp, ... all count 1); reductions (sum, mean, max, ...) 1 FLOP per "
     "input element; dropout, views, reshapes, copies, cat, indexing and tensor creation are free (0)",
@@ -86,6 +87,14 @@ ALIASES = {
     "_adaptive_avg_pool2d": "adaptive_avg_pool2d",
     "_adaptive_avg_pool3d": "adaptive_avg_pool3d",
     "_scaled_dot_product_flash_attention_for_cpu": "scaled_dot_product_attention",
+    "_scaled_dot_product_flash_attention": "scaled_dot_product_attention",
+    "_scaled_dot_product_efficient_attention": "scaled_dot_product_attention",
+    "_scaled_dot_product_cudnn_attention": "scaled_dot_product_attention",
+    # fused attention backward kernels (CPU flash, CUDA flash/efficient/cudnn): one formula
+    "_scaled_dot_product_flash_attention_for_cpu_backward": "scaled_dot_product_attention_backward",
+    "_scaled_dot_product_flash_attention_backward": "scaled_dot_product_attention_backward",
+    "_scaled_dot_product_efficient_attention_backward": "scaled_dot_product_attention_backward",
+    "_scaled_dot_product_cudnn_attention_backward": "scaled_dot_product_attention_backward",
     "_fused_rms_norm": "rms_norm",
 }
 
@@ -157,6 +166,21 @@ def _sdpa(args, outs):
     return scores * (e + ev), extra
 
 
+def _sdpa_backward(args, outs):
+    """A fused attention backward (grad_out, query, key, value, ...), counted as its math decomposition
+    (what the meta device runs op by op): dQ, dK, dV and dP = 2x the forward's MACs (a flash kernel's
+    recomputation of QK^T is not counted), 1 FLOP/score softmax backward, 1 per q and k element for
+    the scale, and with grouped-query k/v the sum of the broadcast dK and dV back to the k/v heads."""
+    q, k, v = _t(args, 1), _t(args, 2), _t(args, 3)
+    lq, e = q.shape[-2], q.shape[-1]
+    lk, ev = k.shape[-2], v.shape[-1]
+    bh = q.numel // (lq * e)
+    scores = bh * lq * lk
+    k_heads, v_heads = bh * lk * e, bh * lk * ev  # k and v broadcast to the query heads
+    other = scores + q.numel + k_heads + (k_heads + v_heads if k.numel != k_heads else 0)
+    return 2 * scores * (e + ev), other
+
+
 def _per_element(cost: int, on_input: bool = False) -> Formula:
     def f(args, outs):
         n = _t(args, 0).numel if on_input and _t(args, 0) is not None else _out(outs)
@@ -211,7 +235,7 @@ FORMULAS: dict[str, Formula] = {
     "aten::convolution": _conv(None), "aten::conv1d": _conv(False), "aten::conv2d": _conv(False),
     "aten::conv3d": _conv(False), "aten::conv_transpose1d": _conv(True), "aten::conv_transpose2d": _conv(True),
     "aten::conv_transpose3d": _conv(True),
-    "aten::scaled_dot_product_attention": _sdpa,
+    "aten::scaled_dot_product_attention": _sdpa, "aten::scaled_dot_product_attention_backward": _sdpa_backward,
     "aten::softmax": _per_element(SOFTMAX_FLOPS_PER_ELEMENT), "aten::log_softmax": _per_element(SOFTMAX_FLOPS_PER_ELEMENT),
     "aten::layer_norm": _norm(2, 3, NORM_FLOPS_PER_ELEMENT), "aten::group_norm": _group_norm,
     "aten::instance_norm": _norm(1, 2, NORM_FLOPS_PER_ELEMENT), "aten::batch_norm": _batch_norm,
@@ -248,7 +272,8 @@ tril triu repeat repeat_interleave roll flip gather scatter index_put masked_sel
 _unsafe_split as_strided empty_strided resize clamp_tensor detach_copy _has_compatible_shallow_copy_type
 diagonal movedim swapaxes tile pad constant_pad_nd reflection_pad2d replicate_pad2d
 set_ embedding_renorm _local_scalar_dense item copy_ sym_size sym_numel sym_stride stride is_same_size
-__getitem__ tensor_split result_type can_cast""".split()
+__getitem__ tensor_split result_type can_cast
+slice_backward select_backward diagonal_backward slice_scatter select_scatter diagonal_scatter as_strided_scatter""".split()
 
 for _n in ELEMENTWISE:
     FORMULAS.setdefault("aten::" + _n, _per_element(1))
@@ -260,7 +285,8 @@ for _n in KNOWN_FREE:
 
 MAC_OPS = {n for n, f in FORMULAS.items() if n in (
     "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::linear", "aten::matmul",
-    "aten::einsum", "aten::scaled_dot_product_attention") or "conv" in n}
+    "aten::einsum", "aten::scaled_dot_product_attention", "aten::scaled_dot_product_attention_backward")
+    or "conv" in n}
 # ops that appear as operator rows even though they cost nothing
 LISTED_FREE = {"aten::embedding"}
 
