@@ -159,6 +159,19 @@ def test_bad_input_is_one_line_exit_2(cli, models, tmp_path, args, needle):
     assert needle in line, line
 
 
+def test_data_dependent_model_on_meta_points_to_device_cpu(cli, tmp_path):
+    (tmp_path / "dd.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "class D(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 8)\n"
+        "    def forward(self, x):\n        return self.a(x) if x.sum() > 0 else self.b(x)\n"
+        "def build():\n    return D(), (torch.ones(2, 4),)\n")
+    line = one_error_line(cli("profile", f"{tmp_path / 'dd.py'}:build"))
+    assert "meta tensors" in line and "--device cpu" in line, line
+    d = cli("profile", f"{tmp_path / 'dd.py'}:build", "--device", "cpu", "-f", "json").json()
+    assert d["macs"]["forward"] == 2 * 4 * 4  # 32: ones sum > 0, so only branch a runs
+
+
 def test_debug_env_shows_traceback(cli, models):
     r = cli("profile", f"{models}:boom", env={"MLCOST_DEBUG": "1"})
     assert r.exit_code == 2

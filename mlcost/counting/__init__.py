@@ -59,8 +59,12 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         except Exception as exc:
             from mlcost.errors import InputError
 
-            raise InputError(f"the model failed to run on its inputs: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            hint = ""
+            if "meta" in first.lower():  # e.g. .item() / a Python `if` on a tensor: meta tensors hold no values
+                hint = ("; the meta device holds shapes, not values: a model that reads its tensors' values "
+                        "(data-dependent control flow, .item()) needs real tensors (--device cpu)")
+            raise InputError(f"the model failed to run on its inputs: {type(exc).__name__}: {first}{hint}") from exc
     finally:
         for m, flag in was_training.items():
             m.training = flag
