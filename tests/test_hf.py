@@ -229,3 +229,17 @@ def test_damaged_checkpoint_beside_config_only_skips_cross_check(tmp_path):
     assert prof.params.total == 38_597_376 + 786_432 + 7_087_872 + 1_536
     assert "truncated" in prof.details["checkpoint"]["error"]
     assert any(a.startswith("cross-check skipped") for a in prof.assumptions)
+
+
+def test_weights_in_the_checkpoint_dtype_unless_training(tmp_path):
+    """Inference: weights occupy what config.json's dtype says (Llama-2-7B ships float16: 2 bytes x
+    6,738,415,616 = 13,476,831,232); training: --precision decides (fp32: 4 bytes per parameter)."""
+    fp16 = {**LLAMA2_7B, "num_hidden_layers": 2, "torch_dtype": "float16"}
+    params = 262_144_000 + 2 * 202_383_360 + 4_096  # embed + head + 2 layers + final norm
+    prof = _profile(tmp_path / "a", fp16, seq_len=8)
+    assert prof.params.bytes_by_dtype == {"float16": 2 * params}
+    assert any("weights in float16 (the dtype config.json names)" in a for a in prof.assumptions)
+    train = _profile(tmp_path / "b", fp16, seq_len=8, training=True, precision="fp32")
+    assert train.params.bytes_by_dtype == {"float32": 4 * params}
+    plain = _profile(tmp_path / "c", {**LLAMA2_7B, "num_hidden_layers": 2}, seq_len=8)
+    assert plain.params.bytes_by_dtype == {"float32": 4 * params}

@@ -88,14 +88,27 @@ def choose_class(transformers: Any, config: Any) -> tuple[Any, str]:
     return transformers.AutoModelForCausalLM, "built the causal LM head (decoder config without architectures)"
 
 
-def build_model(config: Any, precision: str = "fp32") -> tuple[Any, str, list[str]]:
+def _weights_dtype(torch: Any, config: Any, precision: str, training: bool) -> tuple[Any, str]:
+    """(dtype to build in, why).  Inference: the checkpoint's own dtype from config.json (what its weights
+    occupy); training: the --precision asked for (bf16 and mixed keep bf16 weights)."""
+    if training or precision == "bf16":
+        return (torch.float32 if precision == "fp32" else torch.bfloat16), f"--precision {precision}"
+    named = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    named = str(named).removeprefix("torch.") if named is not None else None
+    if named in ("float32", "float16", "bfloat16"):
+        return getattr(torch, named), "the dtype config.json names"
+    return torch.float32, "float32: config.json names no floating dtype"
+
+
+def build_model(config: Any, precision: str = "fp32", training: bool = False) -> tuple[Any, str, list[str]]:
     """(model on meta, class name, assumptions).  Eager attention, so attention matmuls are counted
     as matmuls rather than one fused kernel."""
     torch = import_optional("torch", "hf", "Hugging Face models")
     transformers = import_optional("transformers", "hf", "Hugging Face models")
     cls, why = choose_class(transformers, config)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    notes = [why, f"built on the meta device from config.json alone (no weights read), weights in {dtype}".replace("torch.", ""),
+    dtype, dtype_why = _weights_dtype(torch, config, precision, training)
+    notes = [why, f"built on the meta device from config.json alone (no weights read), weights in "
+             f"{str(dtype).removeprefix('torch.')} ({dtype_why})",
              "attention built as eager (explicit matmul + softmax) so its FLOPs are counted"]
     # use_cache stays as configured: with it off, transformers 5 inspects position_ids values (packed
     # sequences), which meta tensors cannot answer; a cache adds no FLOPs to a single forward.
@@ -186,7 +199,7 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
 
     torch = import_optional("torch", "hf", "Hugging Face models")
     config, raw, folder = load_config(spec, opts.trust_remote_code)
-    model, cls_name, notes = build_model(config, opts.precision)
+    model, cls_name, notes = build_model(config, opts.precision, opts.training)
     kwargs, inputs, input_notes = make_inputs(torch, config, opts)
     notes += input_notes
     if getattr(opts, "device", "meta") != "meta":
