@@ -130,7 +130,13 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     tensors = _tensors(obj)
     if not tensors:
         raise ModelLoadError(f"{spec}: holds no tensors (a {type(obj).__name__}); nothing to profile")
-    return tensor_profile(str(spec), tensors)
+    prof = tensor_profile(str(spec), tensors)
+    ignored = [o for o, given in (("--input-shape", opts.input_shapes), ("--training", opts.training)) if given]
+    if ignored:  # say so rather than print a profile that silently lacks what was asked for
+        prof = _with(prof, assumptions=prof.assumptions + (
+            f"{' and '.join(ignored)} ignored: a file of tensors has no forward to run (no FLOPs, activations "
+            "or training memory); profile the model's factory (file.py:build) instead",))
+    return prof
 
 
 def _with(prof: Profile, **changes: Any) -> Profile:
