@@ -145,6 +145,7 @@ def test_output_writes_file(cli, models, tmp_path):
         (["{models}:build", "--device", "warp"], "--device"),
         (["no_such_pkg_h2.mod:build"], "no module named 'no_such_pkg_h2'"),
         (["{tmp}/rand.pt"], "random bytes"),
+        (["{tmp}/reduce.pt"], "not a readable torch.save file (corrupt, truncated or random bytes)"),
         (["{tmp}/trunc.pt"], "corrupt"),
         (["{tmp}/syntax.py:build"], "SyntaxError"),
     ],
@@ -153,6 +154,7 @@ def test_bad_input_is_one_line_exit_2(cli, models, tmp_path, args, needle):
     (tmp_path / "weird.xyz").write_bytes(b"hello")
     (tmp_path / "rand.pt").write_bytes(bytes(range(7, 250)) * 5)
     (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 60)
+    (tmp_path / "reduce.pt").write_bytes(b"R" * 64)  # pickle REDUCE on an empty stack: torch raises IndexError
     (tmp_path / "syntax.py").write_text("def build(:\n")
     argv = [a.format(tmp=tmp_path, models=models) for a in args]
     line = one_error_line(cli("profile", *argv))

@@ -64,7 +64,8 @@ def load(path: str | Path, trust_pickle: bool = False) -> Any:
         if not trust_pickle:
             raise _refusal(path, exc) from exc
     except Exception as exc:  # RuntimeError from the zip reader, EOFError for truncated legacy files
-        raise ModelLoadError(f"{path}: not a readable torch.save file: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"{path}: not a readable torch.save file (corrupt, truncated or random bytes): "
+                             f"{type(exc).__name__}: {_first_line(exc)}") from exc
     try:  # --trust-pickle: the user vouched for the file
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
