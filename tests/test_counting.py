@@ -202,3 +202,26 @@ def test_fused_attention_backward_on_cpu_matches_meta(build):
         assert fused == 2 * (2 * 2 * 1024 * (8 + 8) + 1024 + 512 + 512)  # dQ,dK,dV,dP + softmax + q,k scale
     else:  # 4 query heads on 2 kv heads, head_dim 16: k and v broadcast to 1024 elements, then summed back
         assert fused == 2 * (2 * 2 * 1024 * (16 + 16) + 1024 + 1024 + 1024 + 2 * 1024)
+
+
+class _Einsum(torch.nn.Module):
+    def __init__(self, eq):
+        super().__init__()
+        self.eq = eq
+
+    def forward(self, *xs):
+        return torch.einsum(self.eq, *xs)
+
+
+@pytest.mark.parametrize("eq, shapes, macs", [
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),  # fvcore path used to give 1 MAC/output: 30
+    ("...ij,jk", [(2, 3, 4), (4, 5)], 2 * 3 * 4 * 5),  # implicit output, ellipsis on one side only
+    ("...ij,...jk->...ik", [(1, 3, 4), (7, 4, 5)], 7 * 3 * 4 * 5),  # broadcast batch: the larger size
+    ("b...d,b...d->b...", [(2, 3, 6, 8), (2, 1, 6, 8)], 2 * 3 * 6 * 8),
+    ("ij,jk,kl->il", [(3, 4), (4, 5), (5, 6)], 3 * 4 * 5 + 3 * 5 * 6),  # left to right
+])
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_einsum_ellipsis_and_implicit_output(eq, shapes, macs, backend):
+    xs = tuple(torch.zeros(s) for s in shapes)
+    p = count_module(_Einsum(eq), xs, backend=backend)
+    assert p.backend == backend and p.macs_forward == macs

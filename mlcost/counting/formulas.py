@@ -128,13 +128,29 @@ def _matmul(args, outs):
 
 
 def _einsum(args, outs):
-    """Contract left to right; each pairwise step costs the product of all its index sizes."""
+    """Contract left to right; each pairwise step costs the product of all its index sizes.
+    An ellipsis becomes spare letters (right-aligned, broadcast dims take the larger size); without
+    "->" the output is numpy's implicit one (ellipsis dims, then the letters used once, sorted)."""
     eq, ops = args[0], [o for o in (args[1] or []) if isinstance(o, TS)]
-    lhs, _, rhs = str(eq).replace(" ", "").partition("->")
+    eq = str(eq).replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
     terms = lhs.split(",")
-    if "." in lhs or len(terms) != len(ops):
-        return _out(outs) * 1, 0  # ellipsis: lower bound, one MAC per output element
-    sizes = {c: s for term, op in zip(terms, ops) for c, s in zip(term, op.shape)}
+    if len(terms) != len(ops):
+        return _out(outs) * 1, 0  # an equation this parser does not follow: lower bound, 1 MAC per output element
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    ranks = [len(op.shape) - (len(t) - 3) for t, op in zip(terms, ops) if "..." in t]
+    ell = "".join(spare[:max(ranks, default=0)])
+    terms = [t.replace("...", ell[len(ell) - (len(op.shape) - (len(t) - 3)):]) if "..." in t else t
+             for t, op in zip(terms, ops)]
+    if arrow:
+        rhs = rhs.replace("...", ell)
+    else:
+        letters = "".join(terms)
+        rhs = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    sizes: dict[str, int] = {}
+    for term, op in zip(terms, ops):
+        for c, n in zip(term, op.shape):
+            sizes[c] = max(sizes.get(c, 1), int(n))
     if len(ops) == 1:
         return 0, math.prod(sizes[c] for c in terms[0])  # a pure reduction / permutation
     macs, cur = 0, terms[0]
