@@ -225,3 +225,18 @@ def test_einsum_ellipsis_and_implicit_output(eq, shapes, macs, backend):
     xs = tuple(torch.zeros(s) for s in shapes)
     p = count_module(_Einsum(eq), xs, backend=backend)
     assert p.backend == backend and p.macs_forward == macs
+
+
+@pytest.mark.parametrize("f, shapes, macs", [
+    (lambda a, b: torch.matmul(a, b), [(3, 4), (4,)], 3 * 4),  # matrix @ vector dispatches to aten::mv
+    (lambda a, b: torch.matmul(a, b), [(7,), (7,)], 7),  # vector @ vector: aten::dot
+    (lambda c, a, b: torch.addmv(c, a, b), [(3,), (3, 4), (4,)], 3 * 4),
+])
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_matrix_vector_products_counted(f, shapes, macs, backend):
+    class Fn(torch.nn.Module):
+        def forward(self, *xs):
+            return f(*xs)
+
+    p = count_module(Fn(), tuple(torch.zeros(s) for s in shapes), backend=backend)
+    assert (p.macs_forward, p.unsupported_ops) == (macs, ())

@@ -36,7 +36,7 @@ INTERP_FLOPS = {"nearest": 0, "linear": 2, "bilinear": 4, "trilinear": 8, "bicub
 
 POLICY: dict[str, str] = {
     "mac": "1 MAC = 1 multiply-accumulate = 2 FLOPs; MACs only from linear/matmul/mm/bmm/baddbmm/addmm/"
-    "einsum/conv/conv_transpose/attention; bias additions fused into linear/addmm/conv are not counted "
+    "mv/addmv/dot/einsum/conv/conv_transpose/attention; bias additions fused into linear/addmm/conv are not counted "
     "(as fvcore and torch.utils.flop_counter)",
     "attention": "scaled_dot_product_attention: QK^T + AV = batch*heads*Lq*Lk*(E+Ev) MACs, dense Lq x Lk: "
     "the causal mask is NOT discounted (as torch's FlopCounterMode); grouped-query k/v heads are broadcast "
@@ -112,6 +112,13 @@ def _mm(a: int, b: int) -> Formula:
     def f(args, outs):
         x, y = _t(args, a), _t(args, b)
         return math.prod(x.shape[:-1]) * x.shape[-1] * y.shape[-1], 0
+    return f
+
+
+def _matrix_numel(i: int) -> Formula:
+    """mv/addmv: one MAC per matrix element; dot/vdot: one per vector element (the tensor at I)."""
+    def f(args, outs):
+        return _t(args, i).numel, 0
     return f
 
 
@@ -247,7 +254,8 @@ def _zero(args, outs):
 
 FORMULAS: dict[str, Formula] = {
     "aten::mm": _mm(0, 1), "aten::addmm": _mm(1, 2), "aten::bmm": _mm(0, 1), "aten::baddbmm": _mm(1, 2),
-    "aten::addbmm": _mm(1, 2), "aten::linear": _linear, "aten::matmul": _matmul, "aten::einsum": _einsum,
+    "aten::addbmm": _mm(1, 2), "aten::mv": _matrix_numel(0), "aten::addmv": _matrix_numel(1),
+    "aten::dot": _matrix_numel(0), "aten::vdot": _matrix_numel(0), "aten::linear": _linear, "aten::matmul": _matmul, "aten::einsum": _einsum,
     "aten::convolution": _conv(None), "aten::conv1d": _conv(False), "aten::conv2d": _conv(False),
     "aten::conv3d": _conv(False), "aten::conv_transpose1d": _conv(True), "aten::conv_transpose2d": _conv(True),
     "aten::conv_transpose3d": _conv(True),
@@ -300,7 +308,8 @@ for _n in KNOWN_FREE:
     FORMULAS.setdefault(_n, _zero)
 
 MAC_OPS = {n for n, f in FORMULAS.items() if n in (
-    "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::linear", "aten::matmul",
+    "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::mv", "aten::addmv",
+    "aten::dot", "aten::vdot", "aten::linear", "aten::matmul",
     "aten::einsum", "aten::scaled_dot_product_attention", "aten::scaled_dot_product_attention_backward")
     or "conv" in n}
 # ops that appear as operator rows even though they cost nothing
