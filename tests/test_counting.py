@@ -240,3 +240,37 @@ def test_matrix_vector_products_counted(f, shapes, macs, backend):
 
     p = count_module(Fn(), tuple(torch.zeros(s) for s in shapes), backend=backend)
     assert (p.macs_forward, p.unsupported_ops) == (macs, ())
+
+
+def test_training_conv_backward_counted():
+    """convolution_backward used to be an unsupported op: --training dropped every conv's backward."""
+    m, a = meta(tiny.build_convnet)
+    p = count_module(m, a, training=True)
+    assert p.unsupported_ops == ()
+    ops = {r.op: r for r in p.by_operator}
+    # conv: the input needs no grad, so grad-weight only (= forward MACs 13,824) + grad-bias sum over 8*8*8;
+    # convT: grad-input + grad-weight (2 x forward MACs 2,048) + grad-bias sum over 4*8*8
+    assert ops["aten::convolution_backward"].flops_backward == 2 * (13824 + 2 * 2048) + 8 * 8 * 8 + 4 * 8 * 8
+    assert p.macs_backward == 13824 + 2 * 2048 + 2 * (1 * 4 * 2)  # + Linear(4,2) on (1,4): grad-input + grad-weight
+    assert sum(r.flops_backward for r in p.by_operator) == p.flops_backward
+
+
+def test_training_dropout_pad_adaptive_max_and_gru_have_no_unsupported_ops():
+    """Dropout's random mask, padding, unsafe_split (GRU on meta) and adaptive max-pool backward used to be
+    listed as unsupported; they are free (data movement) or 1 FLOP per element under the stated policy."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.gru = torch.nn.Linear(4, 4), torch.nn.GRU(4, 3, batch_first=True)
+
+        def forward(self, x):  # x (2, 5, 4)
+            y = torch.nn.functional.dropout(self.fc(x), 0.1, training=True)
+            y = torch.nn.functional.pad(y, (1, 1), mode="reflect")  # (2, 5, 6)
+            z = torch.nn.functional.adaptive_max_pool2d(y.unsqueeze(1), 2)  # (2, 1, 2, 2)
+            return self.gru(x)[0].sum() + z.sum()
+
+    m, a = meta(lambda: (Net(), (torch.zeros(2, 5, 4),)))
+    p = count_module(m, a, training=True)
+    assert p.unsupported_ops == ()
+    ops = {r.op: r for r in p.by_operator}
+    assert ops["aten::adaptive_max_pool2d_backward"].flops_backward == 2 * 5 * 6  # 1 per element of its input grad

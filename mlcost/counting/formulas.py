@@ -179,6 +179,17 @@ def _conv(transposed: bool | None) -> Formula:
     return f
 
 
+def _conv_backward(args, outs):
+    """convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
+    output_padding, groups, output_mask): grad-input and grad-weight each cost the forward's MACs (as
+    torch.utils.flop_counter); grad-bias sums grad_output, 1 FLOP per element.  Only the masked-in grads."""
+    grad, x, w = _t(args, 0), _t(args, 1), _t(args, 2)
+    transposed = bool(args[7]) if len(args) > 7 else False
+    mask = list(args[10]) if len(args) > 10 and isinstance(args[10], (list, tuple)) else [True, True, True]
+    forward_macs = (x.numel if transposed else grad.numel) * math.prod(w.shape[1:])
+    return forward_macs * (bool(mask[0]) + bool(mask[1])), grad.numel if mask[2] else 0
+
+
 def _sdpa(args, outs):
     q, k, v, mask = _t(args, 0), _t(args, 1), _t(args, 2), _t(args, 3)
     lq, e = q.shape[-2], q.shape[-1]
@@ -258,7 +269,7 @@ FORMULAS: dict[str, Formula] = {
     "aten::dot": _matrix_numel(0), "aten::vdot": _matrix_numel(0), "aten::linear": _linear, "aten::matmul": _matmul, "aten::einsum": _einsum,
     "aten::convolution": _conv(None), "aten::conv1d": _conv(False), "aten::conv2d": _conv(False),
     "aten::conv3d": _conv(False), "aten::conv_transpose1d": _conv(True), "aten::conv_transpose2d": _conv(True),
-    "aten::conv_transpose3d": _conv(True),
+    "aten::conv_transpose3d": _conv(True), "aten::convolution_backward": _conv_backward,
     "aten::scaled_dot_product_attention": _sdpa, "aten::scaled_dot_product_attention_backward": _sdpa_backward,
     "aten::softmax": _per_element(SOFTMAX_FLOPS_PER_ELEMENT), "aten::log_softmax": _per_element(SOFTMAX_FLOPS_PER_ELEMENT),
     "aten::layer_norm": _norm(2, 3, NORM_FLOPS_PER_ELEMENT), "aten::group_norm": _group_norm,
@@ -285,7 +296,10 @@ threshold_backward gelu_backward silu_backward sigmoid_backward tanh_backward ha
 elu_backward softplus_backward hardswish_backward hardsigmoid_backward mish_backward
 _softmax_backward_data _log_softmax_backward_data native_layer_norm_backward native_group_norm_backward
 native_batch_norm_backward max_pool2d_with_indices_backward avg_pool2d_backward embedding_dense_backward
-_adaptive_avg_pool2d_backward upsample_nearest2d_backward upsample_bilinear2d_backward""".split()
+_adaptive_avg_pool2d_backward upsample_nearest2d_backward upsample_bilinear2d_backward
+adaptive_max_pool2d_backward adaptive_max_pool3d_backward max_pool3d_with_indices_backward avg_pool3d_backward
+_adaptive_avg_pool3d_backward native_dropout_backward upsample_nearest1d_backward upsample_nearest3d_backward
+upsample_linear1d_backward upsample_trilinear3d_backward upsample_bicubic2d_backward""".split()
 REDUCTIONS = "sum mean amax amin max min prod var std var_mean std_mean norm linalg_vector_norm logsumexp cumsum cumprod argmax argmin all any".split()
 FREE = """view reshape _reshape_alias _unsafe_view transpose permute t contiguous clone copy detach alias to _to_copy
 cat stack concat concatenate slice select index index_select narrow split split_with_sizes chunk unbind expand
@@ -297,7 +311,11 @@ _unsafe_split as_strided empty_strided resize clamp_tensor detach_copy _has_comp
 diagonal movedim swapaxes tile pad constant_pad_nd reflection_pad2d replicate_pad2d
 set_ embedding_renorm _local_scalar_dense item copy_ sym_size sym_numel sym_stride stride is_same_size
 __getitem__ tensor_split result_type can_cast
-slice_backward select_backward diagonal_backward slice_scatter select_scatter diagonal_scatter as_strided_scatter""".split()
+slice_backward select_backward diagonal_backward slice_scatter select_scatter diagonal_scatter as_strided_scatter
+unsafe_split unsafe_split_with_sizes unsafe_chunk reflection_pad1d reflection_pad3d replication_pad1d replication_pad2d
+replication_pad3d reflection_pad1d_backward reflection_pad2d_backward reflection_pad3d_backward
+replication_pad1d_backward replication_pad2d_backward replication_pad3d_backward
+bernoulli uniform normal rand randn rand_like randn_like randint randint_like randperm""".split()
 
 for _n in ELEMENTWISE:
     FORMULAS.setdefault("aten::" + _n, _per_element(1))
