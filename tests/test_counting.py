@@ -274,3 +274,23 @@ def test_training_dropout_pad_adaptive_max_and_gru_have_no_unsupported_ops():
     assert p.unsupported_ops == ()
     ops = {r.op: r for r in p.by_operator}
     assert ops["aten::adaptive_max_pool2d_backward"].flops_backward == 2 * 5 * 6  # 1 per element of its input grad
+
+
+def test_example_transformer_backends_agree_exactly_and_list_embeddings():
+    """fvcore's trace records `d // n_heads` on traced sizes as aten::floor_divide on 0-dim tensors
+    (1 FLOP each, 3 per block) that eager never runs; and the torch backend never listed embeddings."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "examples" / "transformer.py"
+    spec = importlib.util.spec_from_file_location("_example_transformer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m, a = meta(mod.build, vocab=100, d_model=32, n_layers=2, n_heads=4, seq_len=8)
+    f, t = count_module(m, a, backend="fvcore"), count_module(m, a, backend="torch")
+    assert (f.backend, t.backend) == ("fvcore", "torch")
+    assert f.flops_forward == t.flops_forward and f.macs_forward == t.macs_forward
+    for p in (f, t):
+        ops = {r.op: r for r in p.by_operator}
+        assert "aten::floor_divide" not in ops
+        assert (ops["aten::embedding"].calls, ops["aten::embedding"].flops) == (2, 0)  # token + position tables

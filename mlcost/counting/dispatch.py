@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.module_tracker import ModuleTracker
 
-from mlcost.counting.formulas import TS, canonical, is_listed, lookup
+from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
 
 _ROOT = "@"
 
@@ -114,7 +114,7 @@ class CountingMode(TorchDispatchMode):
             if hit is None:
                 hit = self._cache[func] = lookup(str(func.name() if hasattr(func, "name") else func))
             op, formula = hit
-            if formula is None or formula.__name__ != "_zero":
+            if formula is None or formula.__name__ != "_zero" or op in LISTED_FREE:  # embedding: a 0-cost row
                 outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
                 self.record(op, formula, _schema_args(func, args, kwargs), outs)
         self._track(args, kwargs, out)

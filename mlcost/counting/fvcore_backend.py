@@ -10,7 +10,7 @@ import warnings
 from collections import Counter
 
 from mlcost.counting.dispatch import PhaseCounts
-from mlcost.counting.formulas import ALIASES, FORMULAS, KNOWN_FREE, TS, canonical, is_listed
+from mlcost.counting.formulas import ALIASES, FORMULAS, KNOWN_FREE, MAC_OPS, TS, canonical, is_listed
 
 _SEP = "\t"
 
@@ -34,10 +34,22 @@ def _value(v):
         return None
 
 
+_INTEGER = {"long", "int", "short", "char", "byte", "bool"}
+
+
+def _shape_arithmetic(args: list, outs: list) -> bool:
+    """True for integer scalar arithmetic (``d // n_heads`` on traced sizes): jit records it as aten ops
+    on 0-dim tensors, while eager (the dispatch backend) does it in Python ints.  It is not model work."""
+    tensors = [a for a in args if isinstance(a, TS)] + outs
+    return bool(outs) and all(t.shape == () and t.dtype in _INTEGER for t in tensors)
+
+
 def _handle(op: str, formula):
     def handle(inputs, outputs):
         args = [_value(v) for v in inputs]
         outs = [o for o in (_value(v) for v in outputs) if isinstance(o, TS)]
+        if op not in MAC_OPS and _shape_arithmetic(args, outs):
+            return Counter()
         macs, other = formula(args, outs)
         if not is_listed(op, macs, other):
             return Counter()
