@@ -294,3 +294,25 @@ def test_example_transformer_backends_agree_exactly_and_list_embeddings():
         ops = {r.op: r for r in p.by_operator}
         assert "aten::floor_divide" not in ops
         assert (ops["aten::embedding"].calls, ops["aten::embedding"].flops) == (2, 0)  # token + position tables
+
+
+def test_module_called_twice_backward_row_covers_both_calls():
+    """A block applied twice (weight sharing): torch's tracker drops the block from its parents for the
+    first call's backward, so the block's row held one call's backward and less than its own children."""
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(10, 8)
+            self.blk = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8))
+
+        def forward(self, ids):
+            return self.blk(self.blk(self.emb(ids)))
+
+    m, a = meta(lambda: (Shared(), (torch.zeros(2, 4, dtype=torch.long),)))
+    rows = {r.name: r for r in count_module(m, a, training=True).by_module}
+    # per call: each Linear(8,8) on 8 tokens: grad-input 512 + grad-weight 512 MACs + bias sum 8*8; ReLU backward 64
+    per_call = 2 * (2 * (512 + 512) + 64) + 64
+    accumulate = 2 * (8 * 8 + 8)  # each Linear's weight and bias grads of the two calls summed (one add each)
+    assert rows["blk"].flops_backward == 2 * per_call + accumulate == 8720
+    assert rows["blk"].flops_backward == sum(rows[f"blk.{i}"].flops_backward for i in range(3))
+    assert rows["blk"].flops == 2 * (2 * 2 * 512 + 64)  # forward, both calls

@@ -88,13 +88,14 @@ class CountingMode(TorchDispatchMode):
         self._cache: dict = {}
 
     def modules(self) -> list[str]:
-        names = []
+        """The running module and all its ancestors: a subtree's count always covers its children's, even
+        where torch's tracker lost a parent (a module called twice: its second call's backward pops it)."""
+        names = {""}
         for p in self.tracker.parents:
-            if p == _ROOT:
-                names.append("")
-            elif p.startswith(_ROOT + "."):
-                names.append(p[2:])
-        return names or [""]
+            if p.startswith(_ROOT + "."):
+                parts = p[2:].split(".")
+                names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        return sorted(names)
 
     def record(self, op: str, formula, args: list, outs: list) -> None:
         mods = self.modules()
