@@ -316,3 +316,12 @@ def test_module_called_twice_backward_row_covers_both_calls():
     assert rows["blk"].flops_backward == 2 * per_call + accumulate == 8720
     assert rows["blk"].flops_backward == sum(rows[f"blk.{i}"].flops_backward for i in range(3))
     assert rows["blk"].flops == 2 * (2 * 2 * 512 + 64)  # forward, both calls
+
+
+def test_training_activations_peak_is_the_forwards():
+    """activations_peak_bytes is stated as the forward's peak (with autograd recording); it used to be read
+    after the loss and the backward, so gradient buffers inflated it (744 bytes here, not 256)."""
+    m, a = meta(tiny.build)  # Linear(8,16) -> ReLU -> Linear(16,4) on (2, 8) float32
+    p = count_module(m, a, training=True)
+    assert p.memory.activations_peak_bytes == 2 * 16 * 4 + 2 * 16 * 4  # fc1 output + ReLU output, both alive
+    assert p.memory.activations_peak_bytes == count_module(m, a).memory.activations_peak_bytes

@@ -231,3 +231,12 @@ def test_backends_agree(cli, models):
     th = cli("profile", f"{models}:build", "--backend", "torch", "-f", "json").json()
     assert (fv["backend"], th["backend"]) == ("fvcore", "torch")
     assert fv["macs"]["forward"] == th["macs"]["forward"] == 384  # 2*8*16 + 2*16*4
+
+
+def test_markdown_module_table_shows_backward_with_training(cli, models):
+    md = cli("profile", f"{models}:build", "--training", "-f", "markdown").stdout
+    assert "| module | type | params | FLOPs | MACs | backward FLOPs |" in md
+    # backward 2*(2*4*16 + 4*2*16 + 16*2*8) + bias sums 2*4 + 2*16 = 1,064 (as test_training_measures_backward)
+    assert "| (root) | Two | 212 | 768 | 384 | 1,064 |" in md
+    plain = cli("profile", f"{models}:build", "-f", "markdown").stdout
+    assert "| module | type | params | FLOPs | MACs |\n" in plain

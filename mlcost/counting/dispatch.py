@@ -234,9 +234,11 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> Dispatc
         if not training:
             with torch.no_grad():
                 out = module(*args, **kwargs)
+            forward_peak = mode.peak
         else:
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 out = module(*args, **kwargs)
+            forward_peak = mode.peak  # activations_peak_bytes is the forward's; the loss and backward follow
             fwd = mode.phase
             mode.phase = None  # the loss reduction is not the model's
             leaves = [t for t in tree_flatten(out)[0]
@@ -250,9 +252,8 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> Dispatc
             mode.phase = fwd
             for p in module.parameters():
                 p.grad = None
-    peak = mode.peak
     del out
-    return DispatchResult(mode.phase, backward, peak, saved if training else None)
+    return DispatchResult(mode.phase, backward, forward_peak, saved if training else None)
 
 
 __all__ = ["run", "DispatchResult", "PhaseCounts", "canonical"]

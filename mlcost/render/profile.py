@@ -189,9 +189,10 @@ def render_markdown(profile: Profile, depth: int = 2) -> str:
     mods = _modules(profile, depth)
     if mods:
         lines += ["", f"### Modules (depth ≤ {depth})", ""]
-        lines += _md_table(["module", "type", "params", "FLOPs", "MACs"],
+        backward = any(r.flops_backward is not None for r in mods)  # --training: the measured backward too
+        lines += _md_table(["module", "type", "params", "FLOPs", "MACs"] + (["backward FLOPs"] if backward else []),
                            [["&nbsp;" * 2 * r.depth + (f"`{r.name}`" if r.name else "(root)"), r.type, _n(r.params),
-                             _n(r.flops), _n(r.macs)] for r in mods])
+                             _n(r.flops), _n(r.macs)] + ([_n(r.flops_backward)] if backward else []) for r in mods])
     if profile.by_operator:
         lines += ["", "### Operators (rows sum to the forward total)", ""]
         lines += _md_table(["operator", "calls", "FLOPs", "MACs", "backward FLOPs"],
