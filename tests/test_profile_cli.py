@@ -240,3 +240,12 @@ def test_markdown_module_table_shows_backward_with_training(cli, models):
     assert "| (root) | Two | 212 | 768 | 384 | 1,064 |" in md
     plain = cli("profile", f"{models}:build", "-f", "markdown").stdout
     assert "| module | type | params | FLOPs | MACs |\n" in plain
+
+
+def test_backend_fvcore_on_meta_conv_points_to_device_cpu(cli):
+    conv = ["torch.nn:Conv2d", "--arg", "in_channels=3", "--arg", "out_channels=8", "--arg", "kernel_size=3",
+            "--input-shape", "1,3,32,32", "--backend", "fvcore"]
+    line = one_error_line(cli("profile", *conv))
+    assert "--backend torch" in line and "--device cpu" in line, line
+    d = cli("profile", *conv, "--device", "cpu", "-f", "json").json()
+    assert d["backend"] == "fvcore" and d["macs"]["forward"] == 8 * 30 * 30 * 3 * 3 * 3  # 194,400

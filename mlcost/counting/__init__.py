@@ -45,7 +45,10 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
                     reason = f"jit tracing failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
             if fv is None:
                 if backend == "fvcore":
-                    raise UsageError(f"the fvcore backend cannot count this model: {reason}; use --backend torch")
+                    on_meta = any(t.is_meta for t in (*module.parameters(), *args) if hasattr(t, "is_meta"))
+                    raise UsageError(f"the fvcore backend cannot count this model: {reason}; use --backend torch"
+                                     + (", or --device cpu (jit tracing fails on meta tensors for some ops, "
+                                        "convolutions among them)" if on_meta else ""))
                 notes.append(f"backend auto: torch dispatch, because fvcore could not be used: {reason}")
             else:
                 notes.append("backend: fvcore (jit trace) with mlcost's operator handles" +
