@@ -14,6 +14,13 @@ from mlcost.units import FLOP_CONVENTION, FLOPS_PER_MAC
 PROFILE_SCHEMA = "mlcost.profile/1"
 
 
+def expect_schema(data: Any, schema: str, what: str) -> None:
+    """Refuse JSON that is not WHAT (its "schema" key must be SCHEMA), in one line."""
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(f"not {what}: expected schema {schema!r}, found {found!r}")
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One positional (or keyword, when ``name`` is set) model input."""
@@ -143,9 +150,7 @@ class Profile:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
         """Read back what ``to_dict`` wrote (a ``mlcost profile --format json`` file)."""
-        if not isinstance(data, dict) or data.get("schema") != PROFILE_SCHEMA:
-            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise InputError(f"not an mlcost profile: expected schema {PROFILE_SCHEMA!r}, found {found!r}")
+        expect_schema(data, PROFILE_SCHEMA, "an mlcost profile")
         try:
             p, m = data["params"], data["memory"]
             return cls(
@@ -253,9 +258,7 @@ class ComputeEstimate:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ComputeEstimate:
         """Read back what ``to_dict`` wrote (``mlcost compute --format json``)."""
-        if not isinstance(data, dict) or data.get("schema") != COMPUTE_SCHEMA:
-            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise InputError(f"not an mlcost compute estimate: expected schema {COMPUTE_SCHEMA!r}, found {found!r}")
+        expect_schema(data, COMPUTE_SCHEMA, "an mlcost compute estimate")
         try:
             acc = data.get("accelerator")
             flops = data["flops"]
