@@ -120,3 +120,14 @@ def test_write_atomic_modes_and_refusals(tmp_path):
     with pytest.raises(UsageError, match="refusing to overwrite"):
         write_atomic(model, "{}")
     assert model.read_text() == "print('mine')" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.csv", "model.py", "new.json"]
+
+
+def test_profile_from_dict_refuses_other_json_in_one_line():
+    from mlcost.errors import InputError
+    from mlcost.results import Profile
+
+    for data, found in (({"schema": "mlcost.compute/1"}, "'mlcost.compute/1'"), ([1], "'list'")):
+        with pytest.raises(InputError, match=f"not an mlcost profile: expected schema 'mlcost.profile/1', found {found}"):
+            Profile.from_dict(data)
+    with pytest.raises(InputError, match="malformed mlcost profile: KeyError"):
+        Profile.from_dict({"schema": "mlcost.profile/1"})
