@@ -54,7 +54,9 @@ POLICY: dict[str, str] = {
     "upsampling": "interpolation per output element: nearest 0, linear 2, bilinear 4, trilinear 8, bicubic 16",
     "embedding": "embedding lookups: 0 FLOPs, 0 MACs (listed as an operator row)",
     "backward": "backward FLOPs are measured op by op on the autograd graph (no 2x rule); the same formulas "
-    "apply to backward aten ops; *_backward elementwise ops count 1 FLOP per output element",
+    "apply to backward aten ops; convolution_backward: grad-input and grad-weight each cost the forward's "
+    "MACs (only the grads autograd asks for), grad-bias 1 FLOP per grad_output element; other *_backward "
+    "ops count 1 FLOP per output element",
 }
 
 
