@@ -171,3 +171,19 @@ def test_readme_library_example():
     p = mlcost.profile(nn.Linear(4, 3), torch.zeros(2, 4))
     assert (p.macs_forward, p.flops_forward) == (2 * 4 * 3, 2 * 2 * 4 * 3)  # (24, 48)
     assert mlcost.Profile.from_dict(p.to_dict()) == p
+
+
+def test_export_archive_fills_module_rows_torchscript_says_it_cannot(cli, tmp_path):
+    model = _two()  # Sequential(Linear(8,16), Linear(16,4)) on (2, 8)
+    ep = tmp_path / "two.pt2"
+    torch.export.save(torch.export.export(model, (X,)), str(ep))
+    d = cli("profile", ep, "--training", "-f", "json").json()
+    rows = {r["name"]: r for r in d["by_module"]}
+    assert rows["0"]["flops"] == 2 * 2 * 8 * 16 and rows["1"]["flops"] == 2 * 2 * 16 * 4  # 512, 256: were 0
+    # backward: layer 0 grad-weight only (the input needs no grad) + bias sum; layer 1 grad-input + grad-weight
+    assert rows["0"]["flops_backward"] == 2 * 2 * 8 * 16 + 2 * 16
+    assert rows["1"]["flops_backward"] == 2 * 2 * (2 * 16 * 4) + 2 * 4
+    ts = tmp_path / "two.ts.pt"
+    torch.jit.save(torch.jit.script(model), str(ts))
+    t = cli("profile", ts, "--input-shape", "2,8", "-f", "json").json()
+    assert t["macs"]["forward"] == MACS and any(a.startswith("by_module: a TorchScript archive") for a in t["assumptions"])

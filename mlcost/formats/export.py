@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import types
+import warnings
 from pathlib import Path
 
 from mlcost.errors import ModelLoadError
@@ -36,9 +37,20 @@ def load(path: str | Path):
         log.setLevel(level)
 
 
+def torch_unflatten(program):
+    """The exported program with its original module hierarchy (``torch.export.unflatten``)."""
+    torch = _torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.unflatten(program)
+
+
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     program = load(spec)
-    module = program.module()
+    try:  # the unflattened module calls its submodules, so the per-module rows are filled in
+        module = torch_unflatten(program)
+    except Exception:  # a program unflatten cannot rebuild: one graph, counts on the root row only
+        module = program.module()
     # torch.export's module refuses train()/eval(): its train/eval behaviour was fixed when it was
     # exported, so the counters' mode switch is made a no-op (recorded below) instead of an error.
     for name in ("train", "eval"):
