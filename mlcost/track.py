@@ -19,7 +19,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mlcost.errors import InputError, UsageError
 
@@ -148,20 +148,41 @@ class _Signals:
 
     def _handle(self, signum: int, _frame: Any) -> None:
         self.seen.append(signum)
-        # Ctrl-C in a terminal already reached CMD (same foreground process group): do not send it twice.
-        from_terminal = signum == signal.SIGINT and _foreground_tty()
-        if self.child is not None and not from_terminal and self.child.poll() is None:
+        # CMD runs in its own process group, so a signal sent to mlcost's group (kill -INT -PGID, timeout,
+        # a batch scheduler) never reached it directly: forward it exactly once.
+        if self.child is not None and self.child.poll() is None:
             try:
                 self.child.send_signal(signum)
             except ProcessLookupError:
                 pass
 
 
-def _foreground_tty() -> bool:
+def _hand_terminal_to(pgid: int) -> Callable[[], None] | None:
+    """When mlcost owns the terminal's foreground, give it to CMD's process group, so that Ctrl-C (and
+    reads from the terminal) go to CMD alone, as if the shell had started it.  Returns the undo, or None."""
     try:
-        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+        if not os.isatty(0) or os.tcgetpgrp(0) != os.getpgrp():
+            return None
+        _tcsetpgrp_quietly(pgid)
     except OSError:
-        return False
+        return None
+    mine = os.getpgrp()
+
+    def undo() -> None:
+        try:
+            _tcsetpgrp_quietly(mine)
+        except OSError:
+            pass
+
+    return undo
+
+
+def _tcsetpgrp_quietly(pgid: int) -> None:
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not set it otherwise
+    try:
+        os.tcsetpgrp(0, pgid)
+    finally:
+        signal.signal(signal.SIGTTOU, old)
 
 
 def _start_tracker(country_iso3: str, outdir: str) -> Any:
@@ -213,12 +234,17 @@ def run(cmd: list[str], *, region: str | None = None, ledger: Path = Path(DEFAUL
             code = -sigs.seen[0]
         else:
             try:
-                sigs.child = subprocess.Popen(cmd)
+                sigs.child = subprocess.Popen(cmd, process_group=0)
             except OSError as exc:
                 if tracker is not None:
                     _stop_quietly(tracker)
                 raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror or exc}") from None
-            code = sigs.child.wait()
+            give_back = _hand_terminal_to(sigs.child.pid)
+            try:
+                code = sigs.child.wait()
+            finally:
+                if give_back is not None:
+                    give_back()
         duration = time.monotonic() - t0
         energy = None
         if tracker is not None:

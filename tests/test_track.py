@@ -137,3 +137,61 @@ def test_summary_of_a_foreign_or_directory_ledger_is_one_line_exit_2(tmp_path, c
     res = cli("track", "--summary", tmp_path)
     assert res.exit_code == 2 and "is a directory" in res.stderr
     assert foreign.read_text() == "a,b\n1,2\n"
+
+
+COUNT_SIGINTS = """\
+import signal, sys, time
+seen = []
+signal.signal(signal.SIGINT, lambda s, f: seen.append(s))
+print("ready", flush=True)
+t = time.time()
+while not seen and time.time() - t < 30:
+    time.sleep(0.02)
+time.sleep(0.5)  # a second delivery would land here
+print("sigints", len(seen), flush=True)
+sys.exit(3)
+"""
+
+
+def test_sigint_to_the_whole_process_group_reaches_the_command_once(tmp_path):
+    """kill -INT -PGID (timeout, batch schedulers): CMD runs in its own group, so it gets the signal
+    once, forwarded by mlcost, not twice (a checkpointing handler would be interrupted mid-save)."""
+    ledger = tmp_path / "l.csv"
+    p = _track(ledger, sys.executable, "-c", COUNT_SIGINTS, start_new_session=True)
+    assert p.stdout.readline() == "ready\n"
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert out == "sigints 1\n", err
+    assert p.returncode == 3 and [r["exit_code"] for r in read_ledger(ledger)] == ["3"]
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path):
+    """A real terminal: mlcost hands the foreground to CMD's group, so the typed ^C reaches CMD once,
+    and mlcost still records the row and exits like CMD."""
+    import pty
+    import select
+
+    ledger = tmp_path / "l.csv"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mlcost on the new terminal
+        os.execv(sys.executable, [sys.executable, "-m", "mlcost", "track", "--region", "FR", "--ledger", str(ledger),
+                                  "--", sys.executable, "-c", COUNT_SIGINTS])
+    seen = b""
+
+    def read_until(token: bytes) -> None:
+        nonlocal seen
+        deadline = time.time() + 60
+        while token not in seen and time.time() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(fd, 1024)
+                except OSError:  # the terminal closed: mlcost is gone
+                    return
+
+    read_until(b"ready")
+    os.write(fd, b"\x03")
+    read_until(b"kg CO2e")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"sigints 1" in seen, seen
+    assert os.waitstatus_to_exitcode(status) == 3 and [r["exit_code"] for r in read_ledger(ledger)] == ["3"]
