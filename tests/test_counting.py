@@ -325,3 +325,53 @@ def test_training_activations_peak_is_the_forwards():
     p = count_module(m, a, training=True)
     assert p.memory.activations_peak_bytes == 2 * 16 * 4 + 2 * 16 * 4  # fc1 output + ReLU output, both alive
     assert p.memory.activations_peak_bytes == count_module(m, a).memory.activations_peak_bytes
+
+
+def _rnn(cls, **kw):
+    torch.manual_seed(0)
+    return getattr(torch.nn, cls)(8, 16, batch_first=True, **kw), (torch.zeros(2, 5, 8),)
+
+
+def test_lstm_and_gru_counted_on_every_path():
+    """10 tokens (batch 2 x 5 steps), I=8, H=16, 2 layers, both directions: layer 1 sees I=8, layer 2 sees 2H=32."""
+    lstm_macs = 10 * (2 * 64 * (8 + 16) + 2 * 64 * (32 + 16))  # tokens x 4H x (I + H) per layer-direction
+    lstm_flops = 2 * lstm_macs + 10 * 13 * 16 * 4  # + 13 gate FLOPs per token per hidden unit, 4 layer-directions
+    gru_macs = 10 * (2 * 48 * (8 + 16) + 2 * 48 * (32 + 16))  # 3 gates
+    m, a = meta(_rnn, "LSTM", num_layers=2, bidirectional=True)
+    on_meta = count_module(m, a, backend="torch")  # decomposed step by step on meta
+    cpu_m, cpu_a = _rnn("LSTM", num_layers=2, bidirectional=True)
+    fused = count_module(cpu_m, cpu_a, backend="torch")  # one fused mkldnn_rnn_layer per layer-direction on CPU
+    traced = count_module(cpu_m, cpu_a, backend="fvcore")  # jit-level aten::lstm
+    for p in (on_meta, fused, traced):
+        assert (p.macs_forward, p.flops_forward, p.unsupported_ops) == (lstm_macs, lstm_flops, ())
+    g_m, g_a = _rnn("GRU", num_layers=2, bidirectional=True)
+    for backend in ("torch", "fvcore"):
+        p = count_module(g_m, g_a, backend=backend)
+        assert p.macs_forward == gru_macs == 69_120 and p.unsupported_ops == ()
+    assert count_module(g_m, g_a, backend="fvcore").flops_forward == 2 * gru_macs + 10 * 10 * 16 * 4
+
+
+class _Heads(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bag = torch.nn.EmbeddingBag(100, 8, mode="sum")
+
+    def forward(self, x, ids):
+        top, _ = x.topk(3, dim=-1)
+        loss = torch.nn.functional.mse_loss(x, x * 2) + torch.nn.functional.cross_entropy(x[:, 0], ids[:, 0])
+        return self.bag(ids), top, loss
+
+
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_embedding_bag_topk_and_losses(backend):
+    x, ids = torch.zeros(2, 5, 16), torch.zeros(2, 4, dtype=torch.long)
+    p = count_module(_Heads(), (x, ids), backend=backend)
+    ops = {r.op: r.flops for r in p.by_operator}
+    assert p.unsupported_ops == ()
+    assert ops["aten::topk"] == 160  # 1 comparison per input element: 2*5*16
+    assert ops["aten::mse_loss"] == 3 * 160  # difference, square, reduce
+    assert ops["aten::embedding_bag" if backend == "fvcore" else "aten::_embedding_bag"] == 8 * 8  # 8 ids x dim 8
+    if backend == "fvcore":
+        assert ops["aten::cross_entropy_loss"] == 5 * 2 * 16 + 2  # log_softmax over (2, 16) + 2 targets
+    else:
+        assert ops["aten::log_softmax"] == 5 * 2 * 16 and ops["aten::nll_loss_forward"] == 2

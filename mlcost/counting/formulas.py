@@ -52,7 +52,14 @@ POLICY: dict[str, str] = {
     f"+{AFFINE_FLOPS_PER_ELEMENT}/element with an affine weight and bias (+1 with weight only)",
     "pooling": "max/avg pooling: output elements x kernel elements; adaptive pooling: 1 FLOP per input element",
     "upsampling": "interpolation per output element: nearest 0, linear 2, bilinear 4, trilinear 8, bicubic 16",
-    "embedding": "embedding lookups: 0 FLOPs, 0 MACs (listed as an operator row)",
+    "embedding": "embedding lookups: 0 FLOPs, 0 MACs (listed as an operator row); embedding_bag: 1 FLOP per "
+    "gathered element (indices x dim) for its sum/mean/max, doubled with per-sample weights",
+    "recurrent": "LSTM/GRU: tokens x gates*H x (I + H) MACs per layer and direction, plus 13 (LSTM) or 10 (GRU) "
+    "FLOPs per token per hidden unit for the gates: what their step-by-step decomposition counts",
+    "loss": "cross_entropy = log_softmax + nll_loss; mse/l1 loss: 3 FLOPs per input element (difference, "
+    "square or abs, reduce); smooth_l1/huber: 4; "
+    "nll_loss: 1 per target element (pick, reduce); binary_cross_entropy: 8 per element, with logits: 9; "
+    "topk/sort/kthvalue: 1 FLOP (comparison) per input element",
     "backward": "backward FLOPs are measured op by op on the autograd graph (no 2x rule); the same formulas "
     "apply to backward aten ops; convolution_backward: grad-input and grad-weight each cost the forward's "
     "MACs (only the grads autograd asks for), grad-bias 1 FLOP per grad_output element; other *_backward "
@@ -265,6 +272,45 @@ def _zero(args, outs):
     return 0, 0
 
 
+def _lstm_layer(args, outs):
+    """mkldnn_rnn_layer(input, w_ih, w_hh, b_ih, b_hh, hx, cx, ...): per token, the 4 gates' matmuls
+    (4H x I and 4H x H) and 13 element ops per hidden unit (gate sum, 3 sigmoid, tanh, c and h updates)."""
+    x, w_ih, w_hh = _t(args, 0), _t(args, 1), _t(args, 2)
+    tokens = x.numel // x.shape[-1]
+    hidden = w_hh.shape[-1]
+    return tokens * (w_ih.numel + w_hh.numel), tokens * 13 * hidden
+
+
+def _rnn(gate_flops_per_unit: int) -> Formula:
+    """jit-level aten::lstm / aten::gru(input, hx, params[], has_biases, num_layers, ...): every layer and
+    direction costs tokens x (w_ih + w_hh elements) MACs plus its gates' element ops per hidden unit."""
+    def f(args, outs):
+        x = _t(args, 0)
+        weights = [w for w in (args[2] if len(args) > 2 and isinstance(args[2], list) else [])
+                   if isinstance(w, TS) and len(w.shape) == 2]
+        tokens = x.numel // x.shape[-1]
+        hidden = weights[1].shape[-1] if len(weights) > 1 else 0
+        return tokens * sum(w.numel for w in weights), tokens * gate_flops_per_unit * hidden * (len(weights) // 2)
+    return f
+
+
+def _embedding_bag(args, outs):
+    """_embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, ...)."""
+    weight, indices = _t(args, 0), _t(args, 1)
+    weighted = _t(args, 6) is not None
+    return 0, indices.numel * weight.shape[-1] * (2 if weighted else 1)
+
+
+def _per_target(args, outs):
+    """nll_loss_forward(input, target, ...): one pick-and-add per target element."""
+    return 0, _t(args, 1).numel
+
+
+def _cross_entropy(args, outs):
+    """jit-level cross_entropy_loss(input, target, ...): log_softmax over the input, then nll_loss."""
+    return 0, SOFTMAX_FLOPS_PER_ELEMENT * _t(args, 0).numel + _t(args, 1).numel
+
+
 FORMULAS: dict[str, Formula] = {
     "aten::mm": _mm(0, 1), "aten::addmm": _mm(1, 2), "aten::bmm": _mm(0, 1), "aten::baddbmm": _mm(1, 2),
     "aten::addbmm": _mm(1, 2), "aten::mv": _matrix_numel(0), "aten::addmv": _matrix_numel(1),
@@ -285,7 +331,13 @@ FORMULAS: dict[str, Formula] = {
     "aten::upsample_nearest3d": _interp("nearest"), "aten::upsample_linear1d": _interp("linear"),
     "aten::upsample_bilinear2d": _interp("bilinear"), "aten::upsample_trilinear3d": _interp("trilinear"),
     "aten::upsample_bicubic2d": _interp("bicubic"),
-    "aten::embedding": _zero,
+    "aten::embedding": _zero, "aten::_embedding_bag": _embedding_bag, "aten::embedding_bag": _embedding_bag,
+    "aten::mkldnn_rnn_layer": _lstm_layer, "aten::lstm": _rnn(13), "aten::gru": _rnn(10),
+    "aten::mse_loss": _per_element(3, True), "aten::l1_loss": _per_element(3, True),
+    "aten::smooth_l1_loss": _per_element(4, True), "aten::huber_loss": _per_element(4, True),
+    "aten::nll_loss_forward": _per_target, "aten::nll_loss2d_forward": _per_target, "aten::nll_loss": _per_target,
+    "aten::cross_entropy_loss": _cross_entropy,
+    "aten::binary_cross_entropy": _per_element(8, True), "aten::binary_cross_entropy_with_logits": _per_element(9, True),
 }
 
 ELEMENTWISE = """add sub rsub mul div true_divide floor_divide remainder fmod neg abs pow sqrt rsqrt exp exp2 expm1
@@ -302,7 +354,8 @@ _adaptive_avg_pool2d_backward upsample_nearest2d_backward upsample_bilinear2d_ba
 adaptive_max_pool2d_backward adaptive_max_pool3d_backward max_pool3d_with_indices_backward avg_pool3d_backward
 _adaptive_avg_pool3d_backward native_dropout_backward upsample_nearest1d_backward upsample_nearest3d_backward
 upsample_linear1d_backward upsample_trilinear3d_backward upsample_bicubic2d_backward""".split()
-REDUCTIONS = "sum mean amax amin max min prod var std var_mean std_mean norm linalg_vector_norm logsumexp cumsum cumprod argmax argmin all any".split()
+REDUCTIONS = """sum mean amax amin max min prod var std var_mean std_mean norm linalg_vector_norm logsumexp cumsum cumprod
+argmax argmin all any topk sort argsort kthvalue median cummax cummin""".split()
 FREE = """view reshape _reshape_alias _unsafe_view transpose permute t contiguous clone copy detach alias to _to_copy
 cat stack concat concatenate slice select index index_select narrow split split_with_sizes chunk unbind expand
 expand_as squeeze unsqueeze flatten unflatten size numel dim Int Float ScalarImplicit NumToTensor zeros ones
@@ -312,7 +365,7 @@ tril triu repeat repeat_interleave roll flip gather scatter index_put masked_sel
 _unsafe_split as_strided empty_strided resize clamp_tensor detach_copy _has_compatible_shallow_copy_type
 diagonal movedim swapaxes tile pad constant_pad_nd reflection_pad2d replicate_pad2d
 set_ embedding_renorm _local_scalar_dense item copy_ sym_size sym_numel sym_stride stride is_same_size
-__getitem__ tensor_split result_type can_cast
+__getitem__ tensor_split result_type can_cast broadcast_tensors
 slice_backward select_backward diagonal_backward slice_scatter select_scatter diagonal_scatter as_strided_scatter
 unsafe_split unsafe_split_with_sizes unsafe_chunk reflection_pad1d reflection_pad3d replication_pad1d replication_pad2d
 replication_pad3d reflection_pad1d_backward reflection_pad2d_backward reflection_pad3d_backward
