@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -249,3 +250,18 @@ def test_backend_fvcore_on_meta_conv_points_to_device_cpu(cli):
     assert "--backend torch" in line and "--device cpu" in line, line
     d = cli("profile", *conv, "--device", "cpu", "-f", "json").json()
     assert d["backend"] == "fvcore" and d["macs"]["forward"] == 8 * 30 * 30 * 3 * 3 * 3  # 194,400
+
+
+def test_identical_numbered_blocks_fold_into_one_row_in_table_and_markdown(cli):
+    """tests/models/llama.py's small decoder has two identical blocks: shown once, 'layers.0–1 ×2 (each)',
+    with the first block's children standing for each; JSON keeps every module."""
+    spec = f"{Path(__file__).parent / 'models' / 'llama.py'}:build_small"
+    table = cli("profile", spec, "--depth", "3")
+    assert table.exit_code == 0, table.stderr
+    assert "layers.0–1 ×2 (each)" in table.stdout and "layers.1." not in table.stdout
+    assert "layers.0.attention " in table.stdout
+    md = cli("profile", spec, "--depth", "3", "--format", "markdown").stdout
+    assert "`layers.0–1 ×2 (each)`" in md and "`layers.1" not in md
+    data = cli("profile", spec, "--format", "json").json()
+    rows = {r["name"]: r for r in data["by_module"]}
+    assert rows["layers.0"]["flops"] == rows["layers.1"]["flops"] > 0 and "layers.1.attention" in rows

@@ -47,6 +47,49 @@ def _modules(profile: Profile, depth: int) -> list:
     return [r for r in profile.by_module if r.depth <= depth]
 
 
+def _module_view(profile: Profile, depth: int) -> list[tuple[Any, str, int | None]]:
+    """Rows to show, in tree order, as (row, label, index of the parent entry).  A run of identical
+    numbered siblings (layers.0 … layers.31 of one block type with equal counts) is folded into one
+    entry, 'layers.0–31 ×32 (each)', whose subtree is shown once."""
+    rows = _modules(profile, depth)
+    names = {r.name for r in rows}
+    children: dict[str | None, list] = {}
+    for r in rows:
+        parent = None
+        probe = r.name
+        while probe:
+            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+            if probe in names:
+                parent = probe
+                break
+        children.setdefault(parent, []).append(r)
+    out: list[tuple[Any, str, int | None]] = []
+
+    def same(a, b) -> bool:
+        return (a.type, a.params, a.flops, a.macs, a.flops_backward) == (b.type, b.params, b.flops, b.macs, b.flops_backward)
+
+    def index(name: str) -> int | None:
+        last = name.rsplit(".", 1)[-1]
+        return int(last) if last.isdigit() else None
+
+    def visit(kids: list, parent_at: int | None) -> None:
+        i = 0
+        while i < len(kids):
+            first, j = kids[i], i
+            while (j + 1 < len(kids) and same(kids[j + 1], first) and index(kids[j].name) is not None
+                   and index(kids[j + 1].name) == index(kids[j].name) + 1):
+                j += 1
+            label = first.name or "(root)"
+            if j > i:
+                label = f"{first.name}–{index(kids[j].name)} ×{j - i + 1} (each)"
+            out.append((first, label, parent_at))
+            visit(children.get(first.name, []), len(out) - 1)
+            i = j + 1
+
+    visit(children.get(None, []), None)
+    return out
+
+
 def _summary(profile: Profile) -> list[tuple[str, str]]:
     p, m = profile.params, profile.memory
     rows = [
@@ -93,19 +136,15 @@ def render_table(profile: Profile, depth: int = 2, *, color: bool = False, width
         summary.add_row(k, v)
     con.print(summary)
 
-    mods = _modules(profile, depth)
-    if mods:
+    view = _module_view(profile, depth)
+    if view:
         tree = Tree(f"modules (depth ≤ {depth})")
-        nodes: dict[str, Any] = {}
-        for r in mods:
-            label = (f"{r.name or '(root)'} [dim]{r.type}[/dim]  params {_n(r.params)}  "
+        nodes: list[Any] = []
+        for r, name, parent_at in view:
+            label = (f"{name} [dim]{r.type}[/dim]  params {_n(r.params)}  "
                      f"FLOPs {_n(r.flops)}  MACs {_n(r.macs)}"
                      + (f"  bwd FLOPs {_n(r.flops_backward)}" if r.flops_backward is not None else ""))
-            parent = r.name.rsplit(".", 1)[0] if "." in r.name else ("" if r.name else None)
-            while parent is not None and parent not in nodes and parent:
-                parent = parent.rsplit(".", 1)[0] if "." in parent else ""
-            anchor = nodes.get(parent) if parent is not None else None
-            nodes[r.name] = (anchor or tree).add(label)
+            nodes.append((tree if parent_at is None else nodes[parent_at]).add(label))
         con.print(tree)
 
     if profile.by_operator:
@@ -186,13 +225,14 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_markdown(profile: Profile, depth: int = 2) -> str:
     lines = [f"## mlcost profile: `{profile.model}`", ""]
     lines += _md_table(["", ""], [[f"**{k}**", v] for k, v in _summary(profile)])
-    mods = _modules(profile, depth)
-    if mods:
+    view = _module_view(profile, depth)
+    if view:
         lines += ["", f"### Modules (depth ≤ {depth})", ""]
-        backward = any(r.flops_backward is not None for r in mods)  # --training: the measured backward too
+        backward = any(r.flops_backward is not None for r, _, _ in view)  # --training: the measured backward too
         lines += _md_table(["module", "type", "params", "FLOPs", "MACs"] + (["backward FLOPs"] if backward else []),
-                           [["&nbsp;" * 2 * r.depth + (f"`{r.name}`" if r.name else "(root)"), r.type, _n(r.params),
-                             _n(r.flops), _n(r.macs)] + ([_n(r.flops_backward)] if backward else []) for r in mods])
+                           [["&nbsp;" * 2 * r.depth + (f"`{name}`" if r.name else "(root)"), r.type, _n(r.params),
+                             _n(r.flops), _n(r.macs)] + ([_n(r.flops_backward)] if backward else [])
+                            for r, name, _ in view])
     if profile.by_operator:
         lines += ["", "### Operators (rows sum to the forward total)", ""]
         lines += _md_table(["operator", "calls", "FLOPs", "MACs", "backward FLOPs"],
