@@ -107,14 +107,17 @@ def parse_fraction(text: str | int | float, what: str = "fraction") -> float:
     return _parse(text, what, ("",))
 
 
-def require_positive(value: float, what: str, *, allow_zero: bool = False) -> float:
-    """Reject NaN, infinities, negatives and (unless allowed) zero, with one clear line."""
-    if value is None or isinstance(value, bool):
-        raise UsageError(f"{what} must be a number")
+def require_positive(value: float, what: str, *, allow_zero: bool = False, integer: bool = False) -> float:
+    """Reject non-numbers, NaN, infinities, negatives, (unless allowed) zero and (with INTEGER)
+    fractions, with one clear line."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{what} must be a number, got {value!r}")
     if math.isnan(value) or math.isinf(value):
         raise UsageError(f"{what} must be a finite number, got {value}")
     if value < 0 or (value == 0 and not allow_zero):
         raise UsageError(f"{what} must be {'zero or ' if allow_zero else ''}positive, got {value:g}")
+    if integer and value != int(value):
+        raise UsageError(f"{what} must be a whole number, got {value:g}")
     return value
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from mlcost.errors import UsageError
 from mlcost.refdata import PRECISIONS, find_accelerator, read_csv
 from mlcost.results import AcceleratorUse, ComputeEstimate, Profile
-from mlcost.units import PFS_DAY_FLOPS, format_si
+from mlcost.units import PFS_DAY_FLOPS, format_si, require_positive
 
 #: "We typically assume a 33% utilization for GPUs and a 17% utilization for CPU's ... except where we
 #: have more specific information" -- OpenAI, AI and Compute (2018), appendix.
@@ -40,19 +40,6 @@ DEFAULT_BACKWARD_RATIO = 2.0
 METHODS = ("counting", "params_tokens", "hardware_time")
 
 
-def _positive(value: Any, what: str, *, integer: bool = False) -> float:
-    """Reject None, bools, NaN, infinities, zero and negatives with one clear line."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UsageError(f"{what} must be a number, got {value!r}")
-    if math.isnan(value) or math.isinf(value):
-        raise UsageError(f"{what} must be a finite number, got {value}")
-    if value <= 0:
-        raise UsageError(f"{what} must be positive, got {value:g}")
-    if integer and value != int(value):
-        raise UsageError(f"{what} must be a whole number, got {value:g}")
-    return value
-
-
 def _num(x: float) -> int | float:
     """Whole numbers as ints in JSON (1e9 -> 1000000000), others unchanged."""
     return int(x) if float(x).is_integer() and abs(x) < 2**63 else x
@@ -62,7 +49,7 @@ def _utilization(utilization: float | None) -> tuple[float, float, float, bool]:
     """(point, low, high, assumed?)  A user-given utilization is its own range."""
     if utilization is None:
         return DEFAULT_UTILIZATION, *UTILIZATION_RANGE, True
-    u = _positive(utilization, "utilization")
+    u = require_positive(utilization, "utilization")
     if u > 1:
         raise UsageError(f"utilization is a fraction of peak (0-1], got {u:g}")
     return u, u, u, False
@@ -73,7 +60,7 @@ def resolve_accelerator(
     peak_tflops: float | None = None,
 ) -> tuple[AcceleratorUse, list[str]] | None:
     """The accelerator to time a run on, and the assumptions that choice makes.  None without one."""
-    count = int(_positive(count, "count", integer=True))
+    count = int(require_positive(count, "count", integer=True))
     if precision is not None and precision.lower() not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     u, lo, hi, assumed = _utilization(utilization)  # checked even when unused: a bad value is still an error
@@ -81,7 +68,7 @@ def resolve_accelerator(
         return None
     notes: list[str] = []
     if peak_tflops is not None:
-        peak = _positive(peak_tflops, "peak TFLOP/s") * 1e12
+        peak = require_positive(peak_tflops, "peak TFLOP/s") * 1e12
         name = find_accelerator(gpu).name if gpu else "custom accelerator"
         prec = (precision or "as given").lower()
         source = "--peak-tflops (given by the user)"
@@ -140,9 +127,9 @@ def from_flops_per_sample(
     extra_assumptions: tuple[str, ...] = (), backward_measured: bool = False,
 ) -> ComputeEstimate:
     """Counting: forward FLOPs per sample (or token) x (1 + backward_ratio) x samples x epochs."""
-    fwd = _positive(flops_per_sample, f"forward FLOPs per {unit}")
-    n = _positive(samples, f"number of {unit}s")
-    ep = _positive(epochs, "epochs")
+    fwd = require_positive(flops_per_sample, f"forward FLOPs per {unit}")
+    n = require_positive(samples, f"number of {unit}s")
+    ep = require_positive(epochs, "epochs")
     if backward_ratio is None or isinstance(backward_ratio, bool) or not backward_ratio >= 0 or math.isinf(backward_ratio):
         raise UsageError(f"backward ratio must be a finite number >= 0, got {backward_ratio!r}")
     acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
@@ -190,7 +177,7 @@ def from_profile(
                          "use --params and --tokens instead")
     if (samples is None) == (tokens is None):
         raise UsageError("give the training set size as exactly one of --samples or --tokens")
-    fwd = _positive(profile.flops_forward, "the profile's forward FLOPs")
+    fwd = require_positive(profile.flops_forward, "the profile's forward FLOPs")
     if tokens is not None:
         per_input, unit, n = _profile_tokens(profile), "token", tokens
     else:
@@ -225,8 +212,8 @@ def from_params_tokens(
     model: str | None = None,
 ) -> ComputeEstimate:
     """C = 6·N·D, plus 6·n_layer·n_ctx·d_attn per token (d_attn = d_model) when the shape is given."""
-    n = _positive(params, "parameters")
-    d = _positive(tokens, "tokens") * _positive(epochs, "epochs")
+    n = require_positive(params, "parameters")
+    d = require_positive(tokens, "tokens") * require_positive(epochs, "epochs")
     shape = (layers, seq_len, d_model)
     if any(v is not None for v in shape) and not all(v is not None for v in shape):
         raise UsageError("the attention term needs all of --layers, --seq-len and --d-model")
@@ -238,9 +225,9 @@ def from_params_tokens(
     inputs: dict[str, Any] = {"params": _num(n), "tokens": _num(tokens), "epochs": _num(epochs)}
     attention: int | float = 0
     if layers is not None:
-        nl = _positive(layers, "layers", integer=True)
-        ctx = _positive(seq_len, "sequence length", integer=True)
-        dm = _positive(d_model, "d_model", integer=True)
+        nl = require_positive(layers, "layers", integer=True)
+        ctx = require_positive(seq_len, "sequence length", integer=True)
+        dm = require_positive(d_model, "d_model", integer=True)
         attention = 6 * int(nl) * int(ctx) * int(dm) * _num(d)
         breakdown["flops_attention"] = round(attention)
         inputs.update(layers=int(nl), seq_len=int(ctx), d_model=int(dm))
@@ -258,7 +245,7 @@ def from_hardware(
     peak_tflops: float | None = None, model: str | None = None,
 ) -> ComputeEstimate:
     """Hardware x time: count x peak FLOP/s x seconds x utilization (low/high from the utilization range)."""
-    secs = _positive(seconds, "training time")
+    secs = require_positive(seconds, "training time")
     acc = resolve_accelerator(gpu, count, utilization=utilization, precision=precision, peak_tflops=peak_tflops)
     if acc is None:
         raise UsageError("the hardware x time method needs --gpu NAME (or --peak-tflops)")
