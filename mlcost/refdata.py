@@ -129,202 +129,40 @@ def find_accelerator(name: str) -> Accelerator:
     raise UsageError(f"unknown accelerator {name!r}{hint} (see: mlcost reference hardware)")
 
 
-# --- grid carbon intensity (codecarbon's shipped data) ---
-# Owned by mlcost carbon (issue 5).  Reads codecarbon's data files straight from its package folder:
-# importing codecarbon's tracker would pull in pandas and take seconds; `mlcost carbon` must stay fast.
+# --- grid carbon intensity: mlcost/grid.py (kept here under the names other modules use) ---
 
-import json as _json
-import importlib.util as _ilu
+def grid_intensity(region: str | None):
+    """gCO2e/kWh for REGION (see mlcost.grid.intensity)."""
+    from mlcost import grid
 
-LBS_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000  # 1 lb = 453.59237 g; per MWh -> per kWh
-
-
-@dataclass(frozen=True)
-class GridIntensity:
-    """Grid carbon intensity in gCO2e/kWh with where it came from."""
-
-    g_per_kwh: float
-    region: str | None  # what the user asked for (None: no region given)
-    resolved: str  # where the value applies, in words ("France (FRA)", "Virginia, USA (eGRID2023)")
-    source: str
-    year: int | None
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        return {"value_g_per_kwh": self.g_per_kwh, "region": self.region, "resolved": self.resolved,
-                "source": self.source, "year": self.year, "notes": list(self.notes)}
-
-
-def _package_dir(name: str) -> Path | None:
-    # find_spec on a top-level name locates the package without importing it.
-    spec = _ilu.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def codecarbon_data_dir() -> Path:
-    """codecarbon's ``data`` folder (grid intensities); an error naming the extra if it is absent."""
-    base = _package_dir("codecarbon")
-    if base is None or not (base / "data").is_dir():
-        from mlcost.errors import MissingDependencyError
-
-        raise MissingDependencyError("codecarbon", "all", "grid carbon intensity data")
-    return base / "data"
-
-
-def codecarbon_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("codecarbon")
-    except PackageNotFoundError:
-        return None
-
-
-@functools.cache
-def _cc_json(rel: str) -> dict:
-    path = codecarbon_data_dir() / rel
-    try:
-        return _json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read codecarbon's {rel}: {exc}") from None
-
-
-@functools.cache
-def _gcp_regions() -> dict[str, dict[str, str]]:
-    path = codecarbon_data_dir() / "cloud" / "impact.csv"
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # the file starts with a BOM
-        return {r["region"].lower(): r for r in csv.DictReader(fh) if r.get("provider") == "gcp"}
-
-
-@functools.cache
-def _iso2_to_iso3() -> dict[str, str]:
-    # pycountry (a codecarbon dependency) ships ISO 3166-1; read its JSON, no import needed.
-    base = _package_dir("pycountry")
-    path = base / "databases" / "iso3166-1.json" if base else None
-    if path is None or not path.is_file():
-        return {}
-    return {c["alpha_2"]: c["alpha_3"] for c in _json.loads(path.read_text(encoding="utf-8"))["3166-1"]}
-
-
-@functools.cache
-def _cloud_regions() -> dict[str, dict[str, str]]:
-    return {f"{r['provider']}:{r['region']}".lower(): r for r in read_csv("cloud_regions")}
-
-
-def world_average() -> GridIntensity:
-    data = _cc_json("private_infra/carbon_intensity_per_source.json")
-    return GridIntensity(
-        g_per_kwh=float(data["world_average"]),
-        region=None,
-        resolved="world average",
-        source=f"codecarbon {codecarbon_version()} carbon_intensity_per_source.json: {data.get('world_average_source', '')}",
-        year=2019,  # IEA Global Energy & CO2 Status Report 2019 (the file's world_average_source)
-    )
-
-
-def _country(iso3: str, asked: str) -> GridIntensity:
-    mix = _cc_json("private_infra/global_energy_mix.json")
-    row = mix.get(iso3)
-    if row is None or row.get("carbon_intensity") is None:
-        raise InputError(f"codecarbon has no grid intensity for country {iso3!r} (region {asked!r})")
-    return GridIntensity(
-        g_per_kwh=float(row["carbon_intensity"]),
-        region=asked,
-        resolved=f"{row.get('country_name', iso3)} ({iso3})",
-        source=f"codecarbon {codecarbon_version()} global_energy_mix.json (country carbon_intensity)",
-        year=int(row["year"]) if row.get("year") else None,
-    )
-
-
-def _us_state(state: str, asked: str) -> GridIntensity | None:
-    data = _cc_json("private_infra/2023/usa_emissions.json")
-    row = data.get(state.lower())
-    if not isinstance(row, dict) or "emissions" not in row:
-        return None
-    src = data.get("_source", {})
-    return GridIntensity(
-        g_per_kwh=float(row["emissions"]) * LBS_PER_MWH_TO_G_PER_KWH,
-        region=asked,
-        resolved=f"{state.title()}, USA (state)",
-        source=f"codecarbon {codecarbon_version()} usa_emissions.json: {src.get('name', 'EPA eGRID')} (lbs/MWh converted)",
-        year=src.get("year"),
-    )
-
-
-def _us_state_names() -> dict[str, str]:
-    data = _cc_json("private_infra/2023/usa_emissions.json")
-    out = {}
-    for name, row in data.items():
-        if isinstance(row, dict) and "regionCode" in row and name != "usa":
-            out[name] = name
-            out[row["regionCode"].lower()] = name
-    return out
+    return grid.intensity(region)
 
 
 def region_names() -> list[str]:
-    """Every region spelling grid_intensity accepts (for suggestions and `mlcost reference`)."""
-    mix = _cc_json("private_infra/global_energy_mix.json")
-    names = sorted(mix) + sorted(_iso2_to_iso3())
-    names += [f"US-{code.upper()}" for code in _us_state_names() if len(code) == 2]
-    names += [f"gcp:{r}" for r in sorted(_gcp_regions())] + sorted(_cloud_regions())
-    return names
+    from mlcost import grid
+
+    return grid.region_names()
 
 
-def grid_intensity(region: str | None) -> GridIntensity:
-    """gCO2e/kWh for REGION: ISO alpha-2/3 country, US-XX / us:state, gcp:/aws:/azure: region; None: world.
+def codecarbon_version() -> str | None:
+    from mlcost import grid
 
-    Unknown regions raise UsageError naming the closest spellings.
-    """
-    if region is None:
-        return world_average()
-    asked = region
-    text = region.strip()
-    if not text:
-        raise UsageError("--region is empty")
-    low = text.lower()
-    provider, sep, rest = low.partition(":")
-    if sep and provider == "gcp":
-        row = _gcp_regions().get(rest)
-        if row is not None:
-            where = ", ".join(x for x in (row.get("city"), row.get("state"), row.get("country_name")) if x)
-            return GridIntensity(
-                g_per_kwh=float(row["impact"]),
-                region=asked,
-                resolved=f"GCP {rest} ({where})",
-                source=f"codecarbon {codecarbon_version()} cloud/impact.csv: {row.get('source', '')}",
-                year=None,
-                notes=("codecarbon's impact.csv does not state the year of its GCP figures",),
-            )
-    elif sep and provider in ("aws", "azure"):
-        row = _cloud_regions().get(low)
-        if row is not None:
-            base = _us_state(row["us_state"], asked) if row.get("us_state") else None
-            level = "US state"
-            if base is None:  # no state row in codecarbon's data: say the country value is what was used
-                base, level = _country(row["country_iso3"], asked), "country"
-            note = (f"{provider.upper()} publishes no per-region intensity in codecarbon's data; {rest} is in "
-                    f"{row['location']}, so the {level} value is used "
-                    f"(location: reference_data/cloud_regions.csv)")
-            return GridIntensity(base.g_per_kwh, asked, f"{provider.upper()} {rest} -> {base.resolved}",
-                                 base.source, base.year, (note,))
-    elif sep and provider in ("us", "usa"):
-        state = _us_state_names().get(rest)
-        if state is not None:
-            return _us_state(state, asked)  # type: ignore[return-value]
-    elif not sep:
-        if low.startswith("us-") and (state := _us_state_names().get(low[3:])) is not None:
-            return _us_state(state, asked)  # type: ignore[return-value]
-        upper = text.upper()
-        if len(upper) == 2 and upper in _iso2_to_iso3():
-            return _country(_iso2_to_iso3()[upper], asked)
-        if len(upper) == 3 and upper in _cc_json("private_infra/global_energy_mix.json"):
-            return _country(upper, asked)
-    candidates = region_names()
-    by_lower = {c.lower(): c for c in candidates}
-    close = [by_lower[c] for c in difflib.get_close_matches(low, list(by_lower), n=4, cutoff=0.6)]
-    hint = f"; closest: {', '.join(close)}" if close else ""
-    raise UsageError(
-        f"unknown region {region!r}{hint} (use an ISO country code like FR or FRA, US-VA, gcp:europe-west1, aws:us-east-1)"
-    )
+    return grid.codecarbon_version()
+
+
+def _cloud_regions() -> dict[str, dict[str, str]]:
+    from mlcost import grid
+
+    return grid.cloud_regions()
+
+
+def _gcp_regions() -> dict[str, dict[str, str]]:
+    from mlcost import grid
+
+    return grid.gcp_regions()
+
+
+def _iso2_to_iso3() -> dict[str, str]:
+    from mlcost import grid
+
+    return grid.iso2_to_iso3()

@@ -311,6 +311,9 @@ class EnergyEstimate:
     utilization: float | None = None
     precision: str | None = None
     assumptions: tuple[str, ...] = ()
+    # Each uncertain factor's {"low", "central", "high", "source"}: accelerator and host watts per accelerator,
+    # wall-clock hours, PUE (mlcost.costs.energy); the energy range is the product of the lows / of the highs.
+    factors: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -332,6 +335,11 @@ class CarbonEstimate:
     equivalents: tuple[dict[str, Any], ...] = ()  # {"name", "label", "co2e_lbs", "ratio"}
     assumptions: tuple[str, ...] = ()
     measured: tuple[dict[str, Any], ...] = ()  # ledger rows shown beside the estimate
+    # Market-based CO2e beside the location-based figure (--market-intensity / --cfe): {"intensity_g_per_kwh",
+    # "co2e_kg", "source"}; embodied (manufacturing) CO2e, reported apart (--embodied): {"co2e_kg",
+    # "kg_per_accelerator_hour", "accelerator_hours", "source"}.
+    market: dict[str, Any] | None = None
+    embodied: dict[str, Any] | None = None
 
     @property
     def co2e_lbs(self) -> float:
@@ -365,6 +373,13 @@ class CarbonEstimate:
                 "cost_usd": {"low": self.cost_low_usd, "high": self.cost_high_usd},
             },
             "intensity": dict(self.intensity),
+            "factors": {**(self.energy.factors or {}), "intensity_g_per_kwh": {
+                "low": self.intensity.get("low_g_per_kwh", self.intensity["value_g_per_kwh"]),
+                "central": self.intensity["value_g_per_kwh"],
+                "high": self.intensity.get("high_g_per_kwh", self.intensity["value_g_per_kwh"]),
+                "source": self.intensity["source"]}},
+            "market_based": self.market,
+            "embodied": self.embodied,
             "energy": self.energy.to_dict(),
             "cost": {"usd": self.cost_usd, "source": self.cost_source},
             "equivalents": [dict(e) for e in self.equivalents],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,9 @@ from mlcost.errors import UsageError
 
 
 def _cc(rel):
-    return json.loads((refdata.codecarbon_data_dir() / rel).read_text())
+    from codecarbon.input import DataSource
+
+    return json.loads((Path(DataSource().global_energy_mix_data_path).parent / rel.removeprefix("private_infra/")).read_text())
 
 
 def test_country_iso2_and_iso3_read_exact_value_from_codecarbon():
@@ -24,7 +27,9 @@ def test_country_iso2_and_iso3_read_exact_value_from_codecarbon():
 def test_gcp_region_exact_value_from_impact_csv():
     import csv
 
-    with (refdata.codecarbon_data_dir() / "cloud" / "impact.csv").open(encoding="utf-8-sig") as fh:
+    from codecarbon.input import DataSource
+
+    with Path(DataSource().cloud_emissions_path).open(encoding="utf-8-sig") as fh:
         row = next(r for r in csv.DictReader(fh) if r["provider"] == "gcp" and r["region"] == "europe-west1")
     g = refdata.grid_intensity("gcp:europe-west1")
     assert g.g_per_kwh == float(row["impact"])  # 122 in codecarbon 3.3.2
@@ -36,6 +41,7 @@ def test_aws_us_east_1_maps_to_virginia_state_and_says_so():
     g = refdata.grid_intensity("aws:us-east-1")
     assert g.g_per_kwh == pytest.approx(lbs_per_mwh * 453.59237 / 1000, rel=1e-12)  # lbs/MWh -> g/kWh
     assert "Virginia" in g.resolved and any("us-east-1 is in N. Virginia" in n for n in g.notes)
+    assert g.basis.startswith("location-based; direct")
     assert g.year == 2023 and refdata.grid_intensity("US-VA").g_per_kwh == g.g_per_kwh
 
 
@@ -47,6 +53,7 @@ def test_world_average_when_no_region():
     g = refdata.grid_intensity(None)
     assert g.g_per_kwh == _cc("private_infra/carbon_intensity_per_source.json")["world_average"] == 475
     assert "iea.org" in g.source
+    assert g.low < g.g_per_kwh < g.high  # the 5th-95th percentile of the world's electricity by country grid
 
 
 @pytest.mark.parametrize("bad,closest", [("aws:us-east-7", "aws:us-east-1"), ("gcp:europe-west99", "gcp:europe-west"),
@@ -62,13 +69,57 @@ def test_every_cloud_region_row_is_sourced_and_resolves():
         assert refdata.grid_intensity(f"{row['provider']}:{row['region']}").g_per_kwh > 0
 
 
-def test_cloud_rows_with_a_us_state_use_the_state_value():
-    states = _cc("private_infra/2023/usa_emissions.json")
+def test_cloud_rows_with_a_grid_region_use_the_sub_national_value():
     for row in refdata.read_csv("cloud_regions"):
-        if row["us_state"]:
+        if row["grid_region"]:
             g = refdata.grid_intensity(f"{row['provider']}:{row['region']}")
-            assert g.g_per_kwh == pytest.approx(states[row["us_state"]]["emissions"] * 453.59237 / 1000, rel=1e-12)
-            assert g.resolved.endswith("USA (state)") and "US state value is used" in g.notes[0]
+            assert g.g_per_kwh == refdata.grid_intensity(row["grid_region"]).g_per_kwh
+            assert "sub-national grid value is used" in g.notes[-1]
+
+
+def test_aws_ca_central_1_is_quebec_not_canada():
+    mix = _cc("private_infra/2023/canada_energy_mix.json")["quebec"]
+    # codecarbon's method: fossil shares x 0.996 (coal), 0.817 (petroleum), 0.744 (natural gas) kg/kWh
+    expect = 1000 * (mix["coal"] * 0.995725971 + mix["petroleum"] * 0.8166885263
+                     + mix["naturalGas"] * 0.7438415916) / mix["total"]
+    g = refdata.grid_intensity("aws:ca-central-1")
+    assert g.g_per_kwh == pytest.approx(expect, rel=1e-12) == refdata.grid_intensity("CA-QC").g_per_kwh
+    assert g.g_per_kwh < 10 < refdata.grid_intensity("CAN").g_per_kwh  # Quebec hydro vs Canada's 170
+    assert "Quebec" in g.resolved and g.year == 2023 and "direct combustion" in g.basis
+
+
+@pytest.mark.parametrize("code,rel,key", [("SE3", "private_infra/nordic_emissions.json", "SE3"),
+                                          ("NO1", "private_infra/nordic_emissions.json", "NO1"),
+                                          ("CN-BJ", "private_infra/2023/china_provincial_emissions.json", "CN-BJ")])
+def test_other_sub_national_files(code, rel, key):
+    row = _cc(rel)["data"][key]
+    g = refdata.grid_intensity(code)
+    assert g.g_per_kwh == row["emission_factor"] and g.year == row["year"]
+    assert refdata.grid_intensity("aws:eu-north-1").g_per_kwh == refdata.grid_intensity("SE3").g_per_kwh
+
+
+def test_site_gives_intensity_and_pue_with_provenance():
+    from mlcost import grid
+
+    s = grid.site("gcp:europe-west1")
+    assert (s.pue.value, s.pue.provider) == (1.10, "google") and "google.com" in s.pue.source
+    assert grid.site("US-GA", provider="google").pue.value == 1.10
+    assert grid.site("azure:westeurope").pue.value == 1.18
+    f = grid.site("FR").pue
+    assert (f.value, f.low, f.high, f.provider) == (1.58, 1.08, 1.63, None) and "Uptime" in f.source
+    with pytest.raises(UsageError, match="unknown --provider"):
+        grid.pue("nonesuch")
+
+
+def test_grid_reads_through_datasource_without_pandas():
+    import subprocess
+    import sys
+
+    code = ("import sys; from mlcost import grid; grid.intensity('CA-QC'); grid.intensity('gcp:us-east1'); "
+            "grid.intensity(None); print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_aws_hong_kong_uses_hong_kong_not_mainland_china():

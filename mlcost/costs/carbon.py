@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any, Iterable
 
-from mlcost import refdata
+from mlcost import grid, refdata
 from mlcost.costs import energy as en
 from mlcost.errors import UsageError
 from mlcost.results import CarbonEstimate, EnergyEstimate
@@ -30,13 +30,47 @@ def _intensity(region: str | None, intensity_g_per_kwh: float | None, assumption
         require_positive(intensity_g_per_kwh, "--intensity")
         if region is not None:
             assumptions.append(f"--intensity {intensity_g_per_kwh:g} g/kWh overrides the grid data of {region}")
-        return {"value_g_per_kwh": float(intensity_g_per_kwh), "region": region, "resolved": "given by --intensity",
-                "source": "user (--intensity)", "year": None, "notes": []}
-    grid = refdata.grid_intensity(region)
+        g = float(intensity_g_per_kwh)
+        return {"value_g_per_kwh": g, "region": region, "resolved": "given by --intensity",
+                "source": "user (--intensity)", "year": None, "basis": "as given", "low_g_per_kwh": g,
+                "high_g_per_kwh": g, "notes": []}
+    g = grid.intensity(region)
     if region is None:
-        assumptions.append(f"no --region: world average {grid.g_per_kwh:g} gCO2e/kWh ({grid.source})")
-    assumptions.extend(grid.notes)
-    return grid.to_dict()
+        assumptions.append(f"no --region: world average {g.g_per_kwh:g} gCO2e/kWh ({g.source}); range "
+                           f"{g.low:.3g}-{g.high:.3g} g/kWh, the 5th-95th percentile of the world's electricity")
+    assumptions.extend(g.notes)
+    return g.to_dict()
+
+
+def _market(kg_location: float, energy_kwh: float, location_g: float, market_intensity: float | None,
+            cfe: float | None) -> dict[str, Any] | None:
+    """Market-based CO2e beside the location-based figure: --market-intensity G, or --cfe F (G = location x (1 - F))."""
+    if market_intensity is not None and cfe is not None:
+        raise UsageError("give --market-intensity or --cfe, not both")
+    if market_intensity is not None:
+        if isinstance(market_intensity, bool) or not market_intensity >= 0 or math.isinf(market_intensity):
+            raise UsageError(f"--market-intensity must be a finite number >= 0 g/kWh, got {market_intensity!r}")
+        g, src = float(market_intensity), "--market-intensity (the supplier's or contract's emission factor)"
+    elif cfe is not None:
+        if isinstance(cfe, bool) or not 0 <= cfe <= 1:
+            raise UsageError(f"--cfe is a fraction of carbon-free energy in [0, 1], got {cfe!r}")
+        g = location_g * (1 - cfe)
+        src = f"--cfe {cfe:g}: location-based {location_g:.4g} g/kWh x (1 - {cfe:g}) carbon-free energy"
+    else:
+        return None
+    return {"intensity_g_per_kwh": g, "co2e_kg": energy_kwh * g / 1000, "location_based_co2e_kg": kg_location,
+            "source": src}
+
+
+def _embodied(e: EnergyEstimate) -> dict[str, Any]:
+    row = refdata.read_csv("embodied")[0]
+    per_h = ((float(row["server_kgco2e"]) / float(row["accelerators_per_server"]) + float(row["accelerator_kgco2e"]))
+             / (float(row["lifetime_years"]) * 8760 * float(row["utilization"])))
+    if e.gpu_hours is None:
+        raise UsageError("--embodied needs accelerator-hours: give --gpu with --hours, --gpu-hours or --flops")
+    return {"co2e_kg": per_h * e.gpu_hours, "kg_per_accelerator_hour": per_h, "accelerator_hours": e.gpu_hours,
+            "source": row["source"], "method": "(server kgCO2e / accelerators per server + accelerator kgCO2e) / "
+                                               "(lifetime years x 8760 h x utilization)"}
 
 
 def _price_row(gpu_name: str | None) -> dict[str, str] | None:
@@ -71,9 +105,12 @@ def _cost(e: EnergyEstimate, price_per_hour: float | None, count: int,
         assumptions.append("no cost: no --price-per-hour and no reference cloud price for this hardware")
         return None, None, None, None
     lo, hi = float(row["price_low_usd_per_hour"]), float(row["price_high_usd_per_hour"])
-    status = "" if row.get("status") in ("", "V", "V2", "computed") else f" [{row['status']}]"
-    src = f"reference_data/cloud_prices.csv {row['accelerator']}: ${lo:g}-${hi:g} per accelerator-hour{status} ({row['source']})"
-    assumptions.append(f"cost at the on-demand ${hi:g}/accelerator-hour of {row['accelerator']}{status}; range from ${lo:g}")
+    status = " (estimate)" if row.get("status") == "estimate" else ""
+    lo_m, hi_m, when = row.get("low_model", ""), row.get("high_model", ""), row.get("price_date", "")
+    src = (f"{row['accelerator']}: ${lo:g} ({lo_m}) to ${hi:g} ({hi_m}) per accelerator-hour, {when}{status}: "
+           f"{row['source']}")
+    assumptions.append(f"cost at the {hi_m} ${hi:g}/accelerator-hour of {row['accelerator']} ({when}){status}; "
+                       f"range from the {lo_m} ${lo:g}")
     return hi * acc_hours, lo * h_lo, hi * h_hi, src
 
 
@@ -90,59 +127,87 @@ def equivalents(co2e_lbs: float) -> tuple[dict[str, Any], ...]:
 
 
 def _finish(e: EnergyEstimate, inten: dict[str, Any], assumptions: list[str], price_per_hour: float | None,
-            count: int, co2e_kg: float | None = None) -> CarbonEstimate:
+            count: int, co2e_kg: float | None = None, market: tuple[float | None, float | None] = (None, None),
+            embodied: bool = False, lead: tuple[str, ...] = ()) -> CarbonEstimate:
     g = inten["value_g_per_kwh"]
+    g_lo, g_hi = inten.get("low_g_per_kwh", g), inten.get("high_g_per_kwh", g)
     kg = e.energy_kwh * g / 1000 if co2e_kg is None else co2e_kg
     cost, c_lo, c_hi, c_src = _cost(e, price_per_hour, count, assumptions)
     return CarbonEstimate(
         energy=e, intensity=inten, co2e_kg=kg,
-        co2e_low_kg=e.energy_low_kwh * g / 1000 if co2e_kg is None else kg,
-        co2e_high_kg=e.energy_high_kwh * g / 1000 if co2e_kg is None else kg,
+        co2e_low_kg=e.energy_low_kwh * g_lo / 1000 if co2e_kg is None else kg,
+        co2e_high_kg=e.energy_high_kwh * g_hi / 1000 if co2e_kg is None else kg,
         cost_usd=cost, cost_low_usd=c_lo, cost_high_usd=c_hi, cost_source=c_src,
         equivalents=equivalents(kg * LBS_PER_KG),
-        assumptions=tuple([*e.assumptions, *assumptions]),
+        assumptions=tuple([*lead, *e.assumptions, *assumptions]),
+        market=_market(kg, e.energy_kwh, g, *market),
+        embodied=_embodied(e) if embodied else None,
     )
 
 
+def _number_or_none(name: str, v: Any) -> None:
+    if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v)):
+        raise UsageError(f"{name} must be a number, got {v!r}")
+
+
 def estimate(*, gpu: str | None = None, count: int = 1, seconds: float | None = None,
-             power_fraction: float | None = None, power_watts: float | None = None,
+             gpu_hours: float | None = None, power_fraction: float | None = None, power_watts: float | None = None,
              energy_kwh: float | None = None, flops: float | None = None, utilization: float | None = None,
-             precision: str | None = None, region: str | None = None, intensity_g_per_kwh: float | None = None,
-             pue: float | None = None, price_per_hour: float | None = None, method: str = "default") -> CarbonEstimate:
-    """Energy, CO2e and cost of a job from one input way; SECONDS is its wall-clock duration."""
+             precision: str | None = None, region: str | None = None, provider: str | None = None,
+             intensity_g_per_kwh: float | None = None, pue: float | None = None,
+             price_per_hour: float | None = None, market_intensity: float | None = None, cfe: float | None = None,
+             embodied: bool = False, method: str = "default", extra: tuple[str, ...] = ()) -> CarbonEstimate:
+    """Energy, CO2e and cost of a job from one input way; SECONDS is its wall-clock duration.
+
+    GPU_HOURS (accelerator-hours summed over COUNT chips, as model cards give them) replaces SECONDS:
+    wall-clock hours = GPU_HOURS / COUNT.  REGION sets the grid and, for a cloud region, the operator;
+    PROVIDER names the operator whose published PUE applies (mlcost.grid.pue); --pue overrides both.
+    """
     if method not in METHODS:
         raise UsageError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
     for name, v in (("--power-fraction", power_fraction), ("--power-watts", power_watts), ("--energy-kwh", energy_kwh),
-                    ("--flops", flops), ("--utilization", utilization), ("--pue", pue), ("--seconds/--hours", seconds)):
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v)):
-            raise UsageError(f"{name} must be a number, got {v!r}")
+                    ("--flops", flops), ("--utilization", utilization), ("--pue", pue), ("--seconds/--hours", seconds),
+                    ("--gpu-hours", gpu_hours), ("--market-intensity", market_intensity), ("--cfe", cfe)):
+        _number_or_none(name, v)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise UsageError(f"--count must be a whole number of at least 1, got {count!r}")
     hours = None
+    if gpu_hours is not None:
+        if seconds is not None:
+            raise UsageError("give --gpu-hours or --hours/--days, not both")
+        hours = require_positive(gpu_hours, "--gpu-hours") / count
     if seconds is not None:
         hours = require_positive(seconds, "--hours") / 3600
     acc = refdata.find_accelerator(gpu) if gpu is not None else None
     assumptions: list[str] = []
+    lead = list(extra)
+    if gpu_hours is not None:
+        lead.append(f"--gpu-hours {gpu_hours:g} over {count} accelerator(s) = {hours:g} h wall-clock")
+    mk = (market_intensity, cfe)
 
     if method == "strubell2019":
         clash = _given(energy_kwh=energy_kwh, flops=flops, region=region, intensity=intensity_g_per_kwh, pue=pue,
-                       utilization=utilization)
+                       utilization=utilization, provider=provider)
         if clash:
             raise UsageError(f"--method strubell2019 fixes PUE 1.58 and 0.954 lbs/kWh (US); it takes --hours with "
                              f"--power-watts or --gpu, not {', '.join(clash)}")
         if hours is None:
             raise UsageError("--method strubell2019 needs --hours")
         e = en.strubell2019(hours=hours, power_watts=power_watts, acc=acc, count=count, power_fraction=power_fraction)
-        inten = {"value_g_per_kwh": STRUBELL_G_PER_KWH, "region": "US average (Strubell et al. 2019)",
+        g = STRUBELL_G_PER_KWH
+        inten = {"value_g_per_kwh": g, "region": "US average (Strubell et al. 2019)",
                  "resolved": "United States average, EPA 2018: 0.954 lbs CO2e/kWh",
-                 "source": "EPA 2018 US average as used by Strubell et al. 2019 (reference_facts.md 1d)",
-                 "year": 2018, "notes": []}
+                 "source": "EPA 2018 US average as used by Strubell et al. 2019 (arXiv 1906.02243), Section 2",
+                 "year": 2018, "basis": "location-based (as the paper uses it)", "low_g_per_kwh": g,
+                 "high_g_per_kwh": g, "notes": []}
         return _finish(e, inten, assumptions, price_per_hour, count,
-                       co2e_kg=STRUBELL_LBS_PER_KWH * e.energy_kwh * KG_PER_LB)
+                       co2e_kg=STRUBELL_LBS_PER_KWH * e.energy_kwh * KG_PER_LB, market=mk, embodied=embodied,
+                       lead=tuple(lead))
 
+    site_pue = grid.pue(provider, region) if pue is None else None
     if energy_kwh is not None:
         clash = _given(gpu=gpu, power_watts=power_watts, flops=flops, power_fraction=power_fraction,
-                       utilization=utilization, precision=precision)
+                       utilization=utilization, precision=precision, gpu_hours=gpu_hours)
         if clash:
             raise UsageError(f"--energy-kwh is one input way; it cannot be combined with {', '.join(clash)}")
         e = en.from_kwh(energy_kwh=energy_kwh, pue=pue, hours=hours)
@@ -153,14 +218,14 @@ def estimate(*, gpu: str | None = None, count: int = 1, seconds: float | None = 
         if clash:
             raise UsageError(f"--flops derives the hours from the accelerator; drop {', '.join(clash)}")
         e = en.from_flops(acc, flops=flops, count=count, utilization=utilization, precision=precision,
-                          power_fraction=power_fraction, pue=pue)
+                          power_fraction=power_fraction, pue=pue, site_pue=site_pue)
     elif power_watts is not None:
         clash = _given(power_fraction=power_fraction, utilization=utilization, precision=precision)
         if clash:
             raise UsageError(f"--power-watts is the measured draw of the whole job; drop {', '.join(clash)}")
         if hours is None:
-            raise UsageError("--power-watts needs --hours (or --days)")
-        e = en.from_power(power_watts=power_watts, hours=hours, pue=pue)
+            raise UsageError("--power-watts needs --hours (or --days, --gpu-hours)")
+        e = en.from_power(power_watts=power_watts, hours=hours, pue=pue, site_pue=site_pue)
         if acc is not None:  # the accelerator then only prices the job
             e = EnergyEstimate(**{**e.__dict__, "gpu": acc.name, "count": count, "gpu_hours": count * hours})
     elif acc is not None:
@@ -168,13 +233,54 @@ def estimate(*, gpu: str | None = None, count: int = 1, seconds: float | None = 
         if clash:
             raise UsageError(f"{', '.join(clash)} only apply with --flops")
         if hours is None:
-            raise UsageError("--gpu needs --hours (or --days), or --flops to derive them")
-        e = en.from_gpu_hours(acc, count=count, hours=hours, power_fraction=power_fraction, pue=pue)
+            raise UsageError("--gpu needs --hours (or --days, --gpu-hours), or --flops to derive them")
+        e = en.from_gpu_hours(acc, count=count, hours=hours, power_fraction=power_fraction, pue=pue, site_pue=site_pue)
     else:
-        raise UsageError("give one input way: --gpu NAME --hours H, --power-watts W --hours H, --energy-kwh E, "
-                         "or --flops F (or --compute-json FILE) with --gpu NAME")
+        raise UsageError("give one input way: --gpu NAME --hours H (or --gpu-hours), --power-watts W --hours H, "
+                         "--energy-kwh E, or --flops F (or --compute-json FILE) with --gpu NAME")
     inten = _intensity(region, intensity_g_per_kwh, assumptions)
-    return _finish(e, inten, assumptions, price_per_hour, count)
+    return _finish(e, inten, assumptions, price_per_hour, count, market=mk, embodied=embodied, lead=tuple(lead))
+
+
+def from_compute(compute, **given: Any) -> CarbonEstimate:
+    """CarbonEstimate of a ComputeEstimate (``mlcost compute --format json``): its accelerator, count, precision,
+    utilization and hours (hardware x time) or FLOPs (counting, 6ND) carry over; each option in GIVEN that is not
+    None overrides the JSON's value, and the result says which."""
+    acc = compute.accelerator
+    notes: list[str] = []
+    taken: dict[str, Any] = {}
+    if acc is not None:
+        u_assumed = acc.utilization_low != acc.utilization_high
+        taken = {"gpu": acc.name, "count": acc.count, "precision": acc.precision if acc.precision in refdata.PRECISIONS
+                 else None, "utilization": None if u_assumed else acc.utilization}
+        if compute.method == "hardware_time" and compute.gpu_hours:
+            taken["gpu_hours"] = compute.gpu_hours
+        else:
+            taken["flops"] = float(compute.flops)
+    else:
+        taken["flops"] = float(compute.flops)
+    if compute.method == "hardware_time":
+        taken.pop("utilization", None)
+        taken.pop("precision", None)
+    for k, v in list(given.items()):
+        if v is None or k not in ("gpu", "count", "precision", "utilization", "gpu_hours", "flops", "seconds"):
+            continue
+        old = taken.get(k)
+        if k == "seconds" and "gpu_hours" in taken:
+            notes.append(f"--hours overrides the compute JSON's {taken.pop('gpu_hours'):g} accelerator-hours")
+        elif old is not None and old != v:
+            notes.append(f"--{k.replace('_', '-')} {v} overrides the compute JSON's {old}")
+    merged = {**taken, **{k: v for k, v in given.items() if v is not None}}
+    merged["count"] = merged.get("count") or 1
+    if "gpu" not in merged:
+        raise UsageError("the compute JSON names no accelerator: give --gpu NAME to turn its FLOPs into hours")
+    if "seconds" in merged and "flops" in merged:
+        merged.pop("flops")
+    described = ", ".join(f"{k}={taken[k]:g}" if isinstance(taken[k], float) else f"{k}={taken[k]}"
+                          for k in ("gpu", "count", "precision", "utilization", "gpu_hours", "flops")
+                          if taken.get(k) is not None)
+    notes.insert(0, f"from the compute JSON ({compute.method}): {described}")
+    return estimate(**merged, extra=tuple(notes))
 
 
 def from_flops(flops: float, *, gpu: str, count: int = 1, utilization: float | None = None,

@@ -58,8 +58,19 @@ def _rows(est: CarbonEstimate) -> list[tuple[str, str]]:
         ("PUE", f"{e.pue:g}"),
         ("energy", f"{_g(e.energy_kwh)} kWh  (range {_g(e.energy_low_kwh)}–{_g(e.energy_high_kwh)})"),
         ("grid intensity", f"{_g(i['value_g_per_kwh'])} gCO2e/kWh — {i['resolved']}"),
-        ("intensity source", f"{i['source']}" + (f", year {i['year']}" if i.get("year") else ", year not stated")),
+        ("intensity source", f"{i['source']}" + (f", year {i['year']}" if i.get("year") else ", year not stated")
+         + (f"; {i['basis']}" if i.get("basis") else "")),
         ("CO2e", f"{_g(est.co2e_kg)} kg = {_g(est.co2e_lbs)} lbs  (range {_g(est.co2e_low_kg)}–{_g(est.co2e_high_kg)} kg)"),
+    ]
+    if est.market:
+        m = est.market
+        rows.append(("CO2e, market-based", f"{_g(m['co2e_kg'])} kg at {_g(m['intensity_g_per_kwh'])} g/kWh "
+                                           f"(location-based above)"))
+    if est.embodied:
+        b = est.embodied
+        rows.append(("embodied CO2e", f"{_g(b['co2e_kg'])} kg = {_g(b['accelerator_hours'])} accelerator-h x "
+                                      f"{_g(b['kg_per_accelerator_hour'] * 1000)} g (apart from the above)"))
+    rows += [
         ("cost", "—" if est.cost_usd is None else
          f"${_g(est.cost_usd)}  (range ${_g(est.cost_low_usd)}–${_g(est.cost_high_usd)})"),
         ("equivalent to", equivalents_text(est)),
