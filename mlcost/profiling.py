@@ -9,7 +9,8 @@
 
 Options mirror :class:`mlcost.formats.ProfileOptions` (``backend``, ``training``, ``optimizer``,
 ``precision``, ``strict``, ``input_shapes``, ``input_dtypes``, ``factory_args``, ``device``,
-``trust_pickle``, ``dims``, ``seq_len``, ``batch_size``, ``trust_remote_code``).
+``trust_pickle``, ``dims``, ``seq_len``, ``batch_size``, ``trust_remote_code``, ``chip``).  With
+``chip`` the profile carries a ``roofline`` (time floors per operator call on that accelerator).
 """
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ def make_options(**options: Any) -> ProfileOptions:
         if name in options and options[name] not in allowed:
             raise UsageError(f"{name} must be one of {', '.join(allowed)}, got {options[name]!r}")
     fixed = {k: v for k, v in options.items() if k in known}
+    if fixed.get("chip") is not None:
+        from mlcost.refdata import find_accelerator
+
+        fixed["chip"] = find_accelerator(str(fixed["chip"])).name  # unknown names: one line, closest spellings
     for key in ("input_shapes", "input_dtypes"):
         if key in fixed:
             fixed[key] = tuple(tuple(s) if key == "input_shapes" else s for s in fixed[key])
@@ -81,7 +86,16 @@ def profile_path(spec: str | Path, opts: ProfileOptions, as_format: str | None =
     """Profile a model file, folder or entry point: detect its format and hand it to that format's module."""
     fmt = detect_format(spec, as_format)
     module = importlib.import_module(f"mlcost.formats.{FORMAT_MODULES[fmt]}")
-    return module.profile_file(spec, opts)
+    return _on_chip(module.profile_file(spec, opts), opts)
+
+
+def _on_chip(prof: Profile, opts: ProfileOptions) -> Profile:
+    """The profile judged on ``opts.chip``: its roofline (costs.roofline) when a chip is given."""
+    if opts.chip is None:
+        return prof
+    from mlcost.costs.roofline import with_roofline
+
+    return with_roofline(prof, opts.chip)
 
 
 def _profile_module(module: Any, inputs: Any, opts: ProfileOptions) -> Profile:
@@ -99,5 +113,5 @@ def _profile_module(module: Any, inputs: Any, opts: ProfileOptions) -> Profile:
         specs = torch_entry.specs_of(args, kwargs)
         if not args and not kwargs and torch_entry.required_inputs(module):
             raise UsageError(f"{type(module).__name__} needs inputs: pass inputs=(tensor, ...) or input_shapes=[...]")
-    return torch_entry.count(module, args, kwargs, opts, model_name=type(module).__name__, model_format="torch",
-                             inputs=specs)
+    return _on_chip(torch_entry.count(module, args, kwargs, opts, model_name=type(module).__name__,
+                                      model_format="torch", inputs=specs), opts)

@@ -71,6 +71,7 @@ class OperatorRow:
     flops: int
     macs: int
     flops_backward: int | None = None
+    bytes: int | None = None  # forward bytes read + written by its calls (counting.bytes convention)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,10 @@ class Profile:
     conventions: dict[str, str] = field(default_factory=dict)  # e.g. {"attention": ..., "elementwise": ...}
     details: dict[str, Any] = field(default_factory=dict)  # format-specific extras (gguf metadata, moe, ...)
     training: bool = False
+    # Every operator call with its FLOPs and bytes (counting.bytes.Call), forward then backward: what the
+    # roofline is computed from.  Not in the JSON itself (the roofline object carries them).
+    calls: tuple = field(default=(), compare=False, repr=False)
+    roofline: dict[str, Any] | None = None  # costs.roofline.analyse(): present with --chip
 
     @property
     def flops_training_step(self) -> int | None:
@@ -145,6 +150,7 @@ class Profile:
             "unsupported_ops": [asdict(r) for r in self.unsupported_ops],
             "assumptions": list(self.assumptions),
             "details": self.details,
+            **({"roofline": self.roofline} if self.roofline is not None else {}),
         }
 
     @classmethod
@@ -186,6 +192,7 @@ class Profile:
                 },
                 details=dict(data.get("details") or {}),
                 training=bool(data.get("training", False)),
+                roofline=dict(data["roofline"]) if isinstance(data.get("roofline"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed mlcost profile: {type(exc).__name__}: {exc}") from None

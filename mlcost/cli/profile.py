@@ -108,6 +108,8 @@ def profile_command(
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per sequence (Hugging Face, safetensors, GGUF)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per batch (Hugging Face, safetensors, GGUF)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own Python code to run."),
+    chip: Optional[str] = typer.Option(None, "--chip", help="Accelerator to judge the model on (see `mlcost reference hardware`): adds the roofline (time floor per operator)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With --chip: draw the chip's roofline with the operators on it (FILE.png or FILE.svg)."),
 ) -> None:
     from mlcost.formats import ProfileOptions
     from mlcost.render import emit
@@ -122,6 +124,14 @@ def profile_command(
             raise UsageError(f"unknown {option} {value!r}; choose one of {', '.join(allowed)}")
     if depth < 0:
         raise UsageError(f"--depth must be zero or positive, got {depth}")
+    if plot is not None and chip is None:
+        raise UsageError("--plot draws the roofline of a chip: give --chip NAME")
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise UsageError(f"--plot: {plot} must end in .png or .svg")
+    if chip is not None:
+        from mlcost.refdata import find_accelerator
+
+        chip = find_accelerator(chip).name  # an unknown name fails before the model is built
     dims: dict[str, int] = {}
     for d in dim:
         k, v = parse_kv(d, "--dim")
@@ -136,12 +146,18 @@ def profile_command(
         factory_args={k: parse_literal(v) for k, v in (parse_kv(a, "--arg") for a in arg)},
         device=device, backend=backend, training=training, optimizer=optimizer, precision=precision,
         strict=strict, trust_pickle=trust_pickle, dims=dims, seq_len=_positive(seq_len, "--seq-len"),
-        batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code,
+        batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code, chip=chip,
     )
     from mlcost.profiling import profile_path
 
     with progress(f"profiling {model} …"):
         result = profile_path(model, opts, as_format)
+    if plot is not None:
+        if result.roofline is None:
+            raise UsageError(f"--plot: no roofline for this {result.format} profile (it has no operator graph)")
+        from mlcost.render.roofline_plot import plot_roofline
+
+        plot_roofline(result.roofline, plot, title=result.model)
     color = output is None and fmt == "table" and sys.stdout.isatty()
     emit(render(result, fmt, depth=depth, color=color), output)
     if output is not None:

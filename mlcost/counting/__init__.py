@@ -18,6 +18,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
                  inputs: tuple[InputSpec, ...] = (), assumptions: tuple[str, ...] = ()) -> Profile:
     """Profile ``module(*args, **kwargs)`` (meta or real tensors) into a complete ``Profile``."""
     from mlcost.counting import dispatch
+    from mlcost.counting.bytes import BYTES_POLICY
     from mlcost.counting.formulas import POLICY
     from mlcost.counting.memory import OPTIMIZER_STATE_BYTES, PRECISIONS, param_stats, training_memory, weights_bytes
 
@@ -84,15 +85,20 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
 
     macs_f = sum(r[1] for r in fwd.ops.values())
     flops_f = sum(2 * r[1] + r[2] for r in fwd.ops.values())
+    calls = tuple(dr.forward.calls) + (tuple(bwd.calls) if bwd is not None else ())
+    op_bytes: dict[str, int] = {}
+    for c in dr.forward.calls:
+        op_bytes[c.op] = op_bytes.get(c.op, 0) + c.bytes
     ops = []
-    for op, (calls, macs, other) in sorted(fwd.ops.items(), key=lambda kv: -(2 * kv[1][1] + kv[1][2])):
+    for op, (ncalls, macs, other) in sorted(fwd.ops.items(), key=lambda kv: -(2 * kv[1][1] + kv[1][2])):
         fb = None
         if bwd is not None:
             b = bwd.ops.get(op)
             fb = 2 * b[1] + b[2] if b else 0
-        ops.append(OperatorRow(op=op, calls=calls, flops=2 * macs + other, macs=macs, flops_backward=fb))
+        ops.append(OperatorRow(op=op, calls=ncalls, flops=2 * macs + other, macs=macs, flops_backward=fb,
+                               bytes=op_bytes.get(op)))
     if bwd is not None:  # backward-only ops (threshold_backward, mm, ...) get rows too: rows sum to totals
-        for op, (calls, macs, other) in sorted(bwd.ops.items()):
+        for op, (_, macs, other) in sorted(bwd.ops.items()):
             if op not in fwd.ops:
                 ops.append(OperatorRow(op=op, calls=0, flops=0, macs=0, flops_backward=2 * macs + other))
 
@@ -126,7 +132,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         macs_backward=(sum(r[1] for r in bwd.ops.values()) if bwd is not None else None),
         inputs=tuple(inputs) or _specs(args, kwargs), by_module=tuple(rows), by_operator=tuple(ops),
         unsupported_ops=tuple(UnsupportedOp(op, mod, n) for (op, mod), n in sorted(unsupported.items())),
-        assumptions=tuple(notes), conventions=dict(POLICY), training=training,
+        assumptions=tuple(notes), conventions={**POLICY, **BYTES_POLICY}, training=training, calls=calls,
     )
 
 

@@ -15,6 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.module_tracker import ModuleTracker
 
+from mlcost.counting import bytes as _bytes
 from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
 
 _ROOT = "@"
@@ -28,6 +29,8 @@ class PhaseCounts:
     mod_macs: Counter = field(default_factory=Counter)
     mod_flops: Counter = field(default_factory=Counter)  # FLOPs = 2*MACs + other
     unsupported: Counter = field(default_factory=Counter)  # (op, innermost module) -> calls
+    calls: list = field(default_factory=list)  # every call with its bytes (counting.bytes.Call), in order
+    name: str = "forward"
 
     def add(self, op: str, macs: int, other: int, modules: list[str]) -> None:
         row = self.ops.setdefault(op, [0, 0, 0])
@@ -41,7 +44,7 @@ class PhaseCounts:
 
 def _ts(v):
     if isinstance(v, torch.Tensor):
-        return TS(tuple(int(s) for s in v.shape), str(v.dtype).removeprefix("torch."))
+        return TS(tuple(int(s) for s in v.shape), str(v.dtype).removeprefix("torch."), _bytes.strided_bytes(v))
     if isinstance(v, (list, tuple)):
         return [_ts(x) for x in v]
     return v
@@ -99,13 +102,23 @@ class CountingMode(TorchDispatchMode):
 
     def record(self, op: str, formula, args: list, outs: list) -> None:
         mods = self.modules()
+        inner = max(mods, key=lambda m: (m.count(".") if m else -1, len(m)))
         if formula is None:
-            inner = max(mods, key=lambda m: (m.count(".") if m else -1, len(m)))
             self.phase.unsupported[(op, inner)] += 1
+            self.record_bytes(op, args, outs, inner)  # its traffic is still known; its FLOPs are not (0 here)
             return
         macs, other = formula(args, outs)
         if is_listed(op, macs, other):
             self.phase.add(op, int(macs), int(other), mods)
+        self.record_bytes(op, args, outs, inner, macs, other)
+
+    def record_bytes(self, op: str, args: list, outs: list, module: str | None = None, macs: int = 0,
+                     other: int = 0) -> None:
+        """One call's bytes moved (counting.bytes), beside its FLOPs, for the roofline."""
+        if module is None:
+            mods = self.modules()
+            module = max(mods, key=lambda m: (m.count(".") if m else -1, len(m)))
+        self.phase.calls.append(_bytes.make_call(op, module, self.phase.name, macs, other, args, outs))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -118,6 +131,9 @@ class CountingMode(TorchDispatchMode):
             if formula is None or formula.__name__ != "_zero" or op in LISTED_FREE:  # embedding: a 0-cost row
                 outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
                 self.record(op, formula, _schema_args(func, args, kwargs), outs)
+            elif not getattr(func, "is_view", False) and op not in _bytes.VIEW_OPS:  # a copy: 0 FLOPs, bytes moved
+                outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+                self.record_bytes(op, _schema_args(func, args, kwargs), outs)
         self._track(args, kwargs, out)
         return out
 
@@ -247,7 +263,7 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> Dispatc
                 from mlcost.errors import UsageError
                 raise UsageError("--training: no model output depends on a trainable parameter")
             loss = sum(t.sum() for t in leaves)
-            mode.phase = backward = PhaseCounts()
+            mode.phase = backward = PhaseCounts(name="backward")
             loss.backward()
             mode.phase = fwd
             for p in module.parameters():

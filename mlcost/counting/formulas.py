@@ -20,6 +20,7 @@ class TS:
 
     shape: tuple[int, ...]
     dtype: str = "float32"
+    nbytes: int | None = None  # bytes of memory it spans, when the backend measured it (counting.bytes)
 
     @property
     def numel(self) -> int:

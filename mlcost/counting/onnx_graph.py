@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlcost.counting import onnx_ops
+from mlcost.counting.bytes import BYTES_POLICY, Call, compute_dtype, onnx_call_bytes, tensor_bytes
+from mlcost.counting.formulas import TS
 from mlcost.results import MemoryStats, ModuleRow, OperatorRow, ParamStats, UnsupportedOp
 
 # TensorProto.DataType -> (name, bits per element)
@@ -59,6 +61,7 @@ class Counted:
     assumptions: tuple[str, ...]
     conventions: dict[str, str]
     details: dict[str, Any] = field(default_factory=dict)
+    calls: tuple = ()  # counting.bytes.Call per counted node, in graph order (the roofline's input)
 
 
 @dataclass
@@ -173,6 +176,23 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
     bias_adds = 0
     fused_bn = [0, 0, 0]  # BatchNorms the exporter folded away: [layers, params, FLOPs]
     producers = {out: n.op_type for n in graph.node for out in n.output}
+    calls: list = []
+
+    def ts(name: str):
+        shape = shapes.get(name) if name else None
+        return TS(shape, dtype_name(types.get(name, 1))) if shape is not None else None
+
+    def record(node, op_key: str, mod: str, cost, bias_only: bool = False) -> None:
+        ins, outs = [ts(n) for n in node.input], [ts(n) for n in node.output]
+        if bias_only:  # an exported linear/conv bias: fused into its producer, which reads the bias vector
+            bias = next((t for n, t in zip(node.input, ins) if n in tensors and t is not None), None)
+            read, written = (tensor_bytes(bias) if bias is not None else 0), 0
+        else:
+            table = node.op_type == "Gather" and bool(node.input) and node.input[0] in tensors
+            read, written = onnx_call_bytes(node.op_type, ins, outs, gather_table=table)
+        calls.append(Call(op_key, mod, "forward", cost.macs if cost else 0, cost.flops if cost else 0, read, written,
+                          compute_dtype(ins)))
+
     for node in graph.node:
         op = node.op_type
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
@@ -210,10 +230,13 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
             continue
         if op in onnx_ops.FREE_OPS:
             free_ops[op] += 1
+            record(node, key, mod, None)
             continue
         if op == "Add" and _is_bias_add(node, producers, tensors):
             bias_adds += 1  # an exported nn.Linear/conv bias: not counted, as on the PyTorch path
+            record(node, key, mod, None, bias_only=True)
             continue
+        record(node, key, mod, cost)
         if "FuseBatchNormInto" in _rewrites(node) and outs and outs[0] is not None and len(outs[0]) >= 2:
             # the exporter folded an eval-mode BatchNorm into this node: what the module path counts for it
             y = outs[0]
@@ -256,7 +279,11 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
     stored = sum(_nbytes(math.prod(t.shape), t.elem_type) for t in tensors.values() if t.source != "alias")
 
     by_module = _tree(order, per_module, module_ops, module_params)
-    by_operator = tuple(OperatorRow(op, c, f, m) for op, (c, f, m) in sorted(op_rows.items(), key=lambda kv: -kv[1][1]))
+    op_bytes: Counter = Counter()
+    for c in calls:
+        op_bytes[c.op] += c.bytes
+    by_operator = tuple(OperatorRow(op, c, f, m, bytes=op_bytes[op])
+                        for op, (c, f, m) in sorted(op_rows.items(), key=lambda kv: -kv[1][1]))
     unsupported_rows = tuple(UnsupportedOp(op, mod, n) for (op, mod), n in unsupported.items())
     assumptions += [
         "counted node by node on the ONNX graph after shape inference; Conv/Gemm bias adds are not MACs",
@@ -282,7 +309,7 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
         by_operator=by_operator,
         unsupported=unsupported_rows,
         assumptions=tuple(assumptions),
-        conventions={k: v for k, v in onnx_ops.POLICY.items() if k != "backward"},
+        conventions={**{k: v for k, v in onnx_ops.POLICY.items() if k != "backward"}, **BYTES_POLICY},
         details={
             "free_ops": dict(free_ops),
             "stored_initializer_bytes": stored,
@@ -290,6 +317,7 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
             "buffer_bytes": buffer_bytes,
             "unknown_shape_nodes": unknown_shape_nodes[:100],
         },
+        calls=tuple(calls),
     )
 
 

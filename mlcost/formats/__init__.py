@@ -45,6 +45,9 @@ class ProfileOptions:
     seq_len: int | None = None  # Hugging Face: tokens per sequence
     batch_size: int | None = None
     trust_remote_code: bool = False
+    # --chip NAME: the accelerator the profile is judged on (roofline time floors, memory fits), resolved
+    # with refdata.find_accelerator; None: no chip
+    chip: str | None = None
 
 
 _ENTRY = re.compile(r"^(?P<target>.+?):(?P<factory>[A-Za-z_][A-Za-z0-9_.]*)$")

@@ -59,6 +59,7 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
         conventions=counted.conventions,
         details=details,
         training=False,
+        calls=counted.calls,
     )
 
 

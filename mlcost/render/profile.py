@@ -13,6 +13,7 @@ CSV layout (stable; one header, then rows whose ``section`` says what they are):
     module,DOTTED.PATH,TYPE,,PARAMS,FLOPS,MACS,FLOPS_BWD,DEPTH
     operator,OP,,CALLS,,FLOPS,MACS,FLOPS_BWD,               (operator rows sum to the total row)
     unsupported,OP,MODULE,COUNT,,,,,
+    roofline,total|OP,CHIP|BOUND,CALLS,,FLOPS,,,SECONDS_FLOOR   (with --chip: the time floor, then per operator)
     assumption,,,,,,,,TEXT
 """
 from __future__ import annotations
@@ -113,6 +114,10 @@ def _summary(profile: Profile) -> list[tuple[str, str]]:
             extra = f", {m.training.get('optimizer', '?')}, {m.training.get('precision', '?')}"
         rows.append(("training peak", f"{format_bytes(m.training_peak_bytes)} ({_n(m.training_peak_bytes)} bytes{extra})"))
     rows.append(("unsupported ops", str(len(profile.unsupported_ops)) if profile.unsupported_ops else "none"))
+    if profile.roofline:
+        from mlcost.render import roofline as rr
+
+        rows += rr.summary(profile.roofline)
     return rows
 
 
@@ -160,6 +165,10 @@ def render_table(profile: Profile, depth: int = 2, *, color: bool = False, width
             row = [o.op, _n(o.calls), _n(o.flops), _n(o.macs), share]
             ops.add_row(*row, *([_n(o.flops_backward)] if backward else []))
         con.print(ops)
+    if profile.roofline:
+        from mlcost.render import roofline as rr
+
+        rr.print_table(con, profile.roofline, depth)
 
     unsupported = Table(title="unsupported operators (not counted)", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("operator", "module", "count"):
@@ -211,6 +220,11 @@ def render_csv(profile: Profile, depth: int = 2) -> str:
         row("operator", o.op, calls=o.calls, flops=o.flops, macs=o.macs, flops_backward=o.flops_backward)
     for u in profile.unsupported_ops:
         row("unsupported", u.op, u.module, calls=u.count)
+    if profile.roofline:  # roofline,NAME,BOUND,CALLS,,FLOPS,,,SECONDS_FLOOR (total, then each operator)
+        roof = profile.roofline
+        row("roofline", "total", roof["chip"]["name"], flops=roof["flops"], value=roof["seconds_floor"])
+        for o in roof["by_operator"]:
+            row("roofline", o["op"], o["bound"], calls=o["calls"], flops=o["flops"], value=o["seconds_floor"])
     for a in profile.assumptions:
         row("assumption", value=a)
     return buf.getvalue()
@@ -238,6 +252,10 @@ def render_markdown(profile: Profile, depth: int = 2) -> str:
         lines += _md_table(["operator", "calls", "FLOPs", "MACs", "backward FLOPs"],
                            [[f"`{o.op}`", _n(o.calls), _n(o.flops), _n(o.macs), _n(o.flops_backward)]
                             for o in profile.by_operator])
+    if profile.roofline:
+        from mlcost.render import roofline as rr
+
+        lines += rr.markdown(profile.roofline, depth, _md_table)
     lines += ["", "### Unsupported operators (not counted)", ""]
     if profile.unsupported_ops:
         lines += _md_table(["operator", "module", "count"],

@@ -1,0 +1,92 @@
+"""The roofline part of a profile in words: a summary line, the per-module and per-operator time floors.
+
+Input is a profile's ``roofline`` dict (costs.roofline.analyse); seconds, bytes and FLOPs as there.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mlcost.units import format_bytes, format_si
+
+TOP_OPERATORS = 8
+
+
+def format_seconds(seconds: float | None) -> str:
+    """1.2e-5 -> '12 µs', 0.0034 -> '3.4 ms', 2.5 -> '2.5 s'."""
+    if seconds is None:
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _intensity(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def summary(roof: dict[str, Any]) -> list[tuple[str, str]]:
+    """Summary rows: the chip, the floor with its bound shares, the traffic and intensity vs the ridge."""
+    chip = roof["chip"]
+    peaks = ", ".join(f"{p} {v / 1e12:g} TFLOP/s" for p, v in chip["peak_flops_per_s"].items()) or "—"
+    rows = [
+        ("chip", f"{chip['name']}: {peaks}, {chip['bandwidth_bytes_per_s'] / 1e9:g} GB/s "
+                 f"(ridge {chip['ridge_flops_per_byte']:.3g} FLOP/B)"),
+        ("time floor", f"{format_seconds(roof['seconds_floor'])} "
+                       f"({100 * roof['memory_bound_share']:.0f}% memory-bound, "
+                       f"{100 * roof['compute_bound_share']:.0f}% compute-bound)"),
+        ("bytes moved", f"{format_bytes(roof['bytes'])}, intensity {_intensity(roof['intensity'])} FLOP/B"),
+    ]
+    phases = roof.get("phases") or {}
+    if "backward" in phases:
+        rows.append(("step floor", f"forward {format_seconds(phases.get('forward', {}).get('seconds_floor', 0.0))}"
+                                   f" + backward {format_seconds(phases['backward']['seconds_floor'])}"))
+    return rows
+
+
+def module_rows(roof: dict[str, Any], depth: int) -> list[list[str]]:
+    """[module, FLOPs, bytes, FLOP/B, floor, share, bound] for modules up to DEPTH, in tree order."""
+    rows = sorted((m for m in roof["by_module"] if m["depth"] <= depth), key=lambda m: m["module"].split("."))
+    return [["  " * m["depth"] + (m["module"] or "(root)"), format_si(m["flops"]), format_bytes(m["bytes"]),
+             _intensity(m["intensity"]), format_seconds(m["seconds_floor"]), f"{100 * m['share']:.1f}%", m["bound"]]
+            for m in rows]
+
+
+def operator_rows(roof: dict[str, Any], top: int = TOP_OPERATORS) -> list[list[str]]:
+    """[operator, calls, FLOP/B, floor, share, bound] for the TOP operators by time floor."""
+    return [[o["op"], f"{o['calls']:,}", _intensity(o["intensity"]), format_seconds(o["seconds_floor"]),
+             f"{100 * o['share']:.1f}%", o["bound"]] for o in roof["by_operator"][:top]]
+
+
+MODULE_HEADER = ["module", "FLOPs", "bytes", "FLOP/B", "floor", "share", "bound"]
+OPERATOR_HEADER = ["operator", "calls", "FLOP/B", "floor", "share", "bound"]
+
+
+def print_table(con: Any, roof: dict[str, Any], depth: int) -> None:
+    """Print the roofline tables on a rich Console."""
+    from rich import box
+    from rich.table import Table
+
+    mods = Table(title=f"roofline on {roof['chip']['name']}, per module (depth ≤ {depth})", title_justify="left",
+                 box=box.SIMPLE_HEAD, caption="floor = max(FLOPs/peak, bytes/bandwidth), summed over calls",
+                 caption_justify="left")
+    for col in MODULE_HEADER:
+        mods.add_column(col, justify="left" if col in ("module", "bound") else "right")
+    for r in module_rows(roof, depth):
+        mods.add_row(*r)
+    con.print(mods)
+    ops = Table(title="roofline per operator (top by time floor)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in OPERATOR_HEADER:
+        ops.add_column(col, justify="left" if col in ("operator", "bound") else "right")
+    for r in operator_rows(roof):
+        ops.add_row(*r)
+    con.print(ops)
+
+
+def markdown(roof: dict[str, Any], depth: int, table) -> list[str]:
+    """Markdown sections; TABLE is the profile renderer's (header, rows) -> lines helper."""
+    lines = ["", f"### Roofline on {roof['chip']['name']}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in summary(roof)]
+    lines += ["", "Per module:", ""] + table(MODULE_HEADER, module_rows(roof, depth))
+    lines += ["", "Per operator (top by time floor):", ""] + table(OPERATOR_HEADER, operator_rows(roof))
+    return lines

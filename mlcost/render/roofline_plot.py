@@ -1,0 +1,92 @@
+"""The chip's roofline with the model's operators on it (matplotlib, Agg; the ``plot`` extra).
+
+x: arithmetic intensity (FLOPs per byte, log); y: attainable FLOP/s (log).  The roofs are
+bandwidth x intensity up to each peak.  Each operator (a profile's ``roofline.by_operator`` row) is a
+point at its intensity and at the FLOP/s its floor implies (FLOPs / seconds_floor), sized by its share
+of the model's time floor; operators that move data but compute nothing sit on the left edge.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from mlcost.errors import UsageError
+
+LABELLED = 8  # name the operators holding the most time
+
+
+def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "") -> Path:
+    """Write PATH (.png or .svg)."""
+    from mlcost.render import write_atomic
+    from mlcost.render.plot import _pyplot
+
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise UsageError(f"--plot: {path} must end in .png or .svg")
+    plt = _pyplot()
+    fig = roofline_figure(roof, title=title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def roofline_figure(roof: dict[str, Any], *, title: str = ""):
+    """The Figure plot_roofline saves; operator points carry gid 'op:NAME'."""
+    from mlcost.render.plot import _pyplot
+    from mlcost.render.roofline import format_seconds
+
+    plt = _pyplot()
+    chip = roof["chip"]
+    bw = chip["bandwidth_bytes_per_s"]
+    peaks = dict(chip["peak_flops_per_s"])
+    if chip["vector_peak_flops_per_s"] not in peaks.values():  # non-MAC FLOPs' roof, where it differs
+        peaks["fp32 vector"] = chip["vector_peak_flops_per_s"]
+    ops = [o for o in roof["by_operator"] if o["seconds_floor"] > 0]
+    xs = [o["intensity"] for o in ops if o["intensity"]]
+    top = max(peaks.values())
+    lo_x = min([0.01, *(x / 3 for x in xs)])
+    hi_x = max([10 * top / bw, *(x * 3 for x in xs)])
+    edge = lo_x * 1.5  # where operators with 0 FLOPs are drawn
+
+    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    colors = ["#1f5fa8", "#2c8c3c", "#8c5a2c", "#7a3b9a"]
+    for (name, peak), color in zip(sorted(peaks.items(), key=lambda kv: -kv[1]), colors):
+        ridge = peak / bw
+        ax.plot([lo_x, ridge, hi_x], [bw * lo_x, peak, peak], color=color, linewidth=1.6,
+                label=f"{name} roof: {peak / 1e12:g} TFLOP/s (ridge {ridge:.3g} FLOP/B)")
+    biggest = max((o["share"] for o in ops), default=1.0) or 1.0
+    for o in ops:
+        x = o["intensity"] or edge
+        y = o["flops"] / o["seconds_floor"] if o["flops"] else bw * edge
+        size = 30 + 1200 * o["share"] / biggest
+        ax.scatter([x], [y], s=size, alpha=0.55, color="#d62728" if o["bound"] == "memory" else "#ff9f1c",
+                   edgecolor="black", linewidth=0.5, zorder=3, gid=f"op:{o['op']}")
+    for o in sorted(ops, key=lambda o: -o["share"])[:LABELLED]:
+        x = o["intensity"] or edge
+        y = o["flops"] / o["seconds_floor"] if o["flops"] else bw * edge
+        ax.annotate(f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%", (x, y), textcoords="offset points",
+                    xytext=(8, -4), fontsize=8, color="#333333")
+    ax.scatter([], [], s=80, color="#d62728", alpha=0.55, edgecolor="black", label="memory-bound operator")
+    ax.scatter([], [], s=80, color="#ff9f1c", alpha=0.55, edgecolor="black", label="compute-bound operator")
+    ax.set_xlim(lo_x, hi_x)
+    ax.set_ylim(bw * lo_x / 2, top * 3)
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved, log scale)")
+    ax.set_ylabel("attainable FLOP/s (log scale)")
+    what = f"{title}: " if title else ""
+    ax.set_title(f"{what}roofline on {chip['name']}, time floor {format_seconds(roof['seconds_floor'])} "
+                 f"({100 * roof['memory_bound_share']:.0f}% memory-bound)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8, frameon=False)
+    fig.text(0.99, 0.01, "point area: share of the time floor; operators with 0 FLOPs (copies) on the left edge; "
+             "peaks and bandwidth: reference_data/hardware.csv", ha="right", fontsize=7, color="#666666")
+    fig.tight_layout()
+    if not math.isfinite(hi_x):  # pragma: no cover - intensities are finite by construction
+        raise UsageError("--plot: non-finite intensity")
+    return fig
