@@ -14,7 +14,7 @@ DAY = 86_400
 PFS_DAY = 8.64e19
 
 
-# --- "AI and Compute" appendix examples (reference_facts §2), both methods ---------------------------
+# --- "AI and Compute" appendix examples (the post's appendix), both methods ---------------------------
 # The post rounds its inputs and results to ~2 significant figures and aims to be right within a
 # factor of 2-3; rel=0.05 is "within its published rounding".  Wider tolerances are explained inline.
 COUNTING = [
@@ -24,7 +24,7 @@ COUNTING = [
     ("NAS", 2 * 10.0e9, 50_000 * 12_800, 50, 22, 0.02),  # 22.22: 12,800 networks x 50,000 images
     ("DQN", 2 * 2.5e6, 5e6 * 32, 1, 2.7e-5, 0.05),  # 2.78e-5 (2.4 PF; the post prints 2.3 PF)
     ("DeepSpeech2", 2 * 98e6, 12_000 * 3_600 * 50, 20, 0.30, 0.03),  # 0.294
-    # ResNet-151: the inputs give 0.1216, the post prints 0.117 (reference_facts §2 notes this).
+    # ResNet-151: the inputs give 0.1216, the post prints 0.117.
     ("ResNets", 2 * 11.4e9, 1.2e6, 128, 0.117, 0.04),
 ]
 
@@ -76,8 +76,9 @@ def test_reference_table_matches_the_appendix_examples():
     assert float(rows["VGG"]["pfs_days_counting"]) == 0.098
     assert float(rows["VGG"]["pfs_days_gpu_time"]) == 0.12
     assert float(rows["AlexNet"]["pfs_days"]) == 0.0054  # counting figure preferred over 0.0058
-    assert rows["AlphaGo Zero"]["pfs_days"] == ""  # chart-only: never invented
-    assert rows["AlphaGo Zero"]["value_kind"] == "chart_only_unverified"
+    agz = rows["AlphaGo Zero"]  # chart-only: the value as read from the post's chart, and it says so
+    assert (agz["pfs_days"], agz["value_kind"]) == ("1860", "chart_read") and "as read from the chart" in agz["source"]
+    assert float(rows["GPT-3 175B"]["pfs_days"]) == pytest.approx(3.14e23 / 8.64e19, rel=1e-5)  # Brown et al. 2020
     assert all(r["source"].strip() for r in rows.values())
 
 
@@ -156,7 +157,8 @@ def test_hardware_table_is_sourced_and_dense():
     assert all(r["source"].strip() for r in rows)
     h100 = find_accelerator("h100")
     assert h100.peak_tflops["bf16"] == 989.4  # dense = 1,978.9 sparse / 2
-    assert "UNVERIFIED" in find_accelerator("V100 PCIe").notes
+    assert "V100 datasheet (PCIe column)" in find_accelerator("V100 PCIe").source
+    assert not any("UNVERIFIED" in r["source"] + r["notes"] for r in rows)
 
 
 # --- counting from a profile --------------------------------------------------------------------------
@@ -232,7 +234,12 @@ def test_trend_placement():
     assert (t["below"], t["above"]) == ("Seq2Seq", "VGG")
     assert t["x_alexnet"] == pytest.approx(0.09 / 0.0054)
     assert t["text"] == "between Seq2Seq and VGG; 17x AlexNet"
-    assert cm.trend_position(1000)["text"].startswith("above Neural Machine Translation")
+    assert cm.trend_position(1000)["text"].startswith("between Neural Machine Translation and AlphaGo Zero")
+    assert cm.trend_position(1e26)["text"].startswith("above Llama 3.1 405B")
+    t = cm.trend_position(3.8e25 / 8.64e19)["trends"]  # Llama 3.1 405B on both trends
+    # 2012-2018: log2(pfs) = a + (12 / 3.4) * year; kept up, that pace would have reached 405B's compute in 2021
+    assert t["2012-2018"]["doubling_months"] == 3.4 and 2020.5 < t["2012-2018"]["reached_year"] < 2021.5
+    assert 2025 < t["since 2019"]["reached_year"] < 2026.5  # the 8.5-month fit runs a year below its 2024.5 point
     assert cm.trend_position(1e-6)["text"].startswith("below DQN")
 
 

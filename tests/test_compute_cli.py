@@ -22,8 +22,10 @@ def test_params_tokens_json_exact():
                              "gpu_hours": None, "utilization": None}
     assert data["inputs"] == {"params": 1_000_000_000, "tokens": 20_000_000_000, "epochs": 1}
     assert data["breakdown"] == {"flops_6nd": 120_000_000_000_000_000_000, "flops_attention": 0}
+    trends = data["trend"].pop("trends")
     assert data["trend"] == {"below": "DeepSpeech2", "above": "Xception", "x_alexnet": (1.2e20 / 8.64e19) / 0.0054,
                              "text": "between DeepSpeech2 and Xception; 257x AlexNet"}
+    assert list(trends) == ["2012-2018", "since 2019"] and trends["2012-2018"]["doubling_months"] == 3.4
     assert len(data["assumptions"]) == 2
 
 
@@ -103,12 +105,14 @@ def test_plot_png_and_svg(tmp_path):
     assert run("compute", "--params", "1e9", "--tokens", "2e10", "--plot", tmp_path / "t.gif")[0] == 2
 
 
-def test_plot_fit_doubling_time_matches_the_post():
-    from mlcost.costs.compute import reference_results
-    from mlcost.render.plot import _year, doubling_months
+def test_fit_doubling_time_matches_the_post():
+    from mlcost.costs.compute import fit_doubling_months, trend_lines
 
-    pts = [(_year(r["date"]), r["pfs_days"]) for r in reference_results() if r["group"] == "headline"]
-    assert doubling_months(pts) == pytest.approx(3.43, abs=0.3)  # the post: "3.43 months" for its fit
+    # the headline results (AlphaGo Zero read from the chart) fit close to the post's "3.43 months"
+    assert fit_doubling_months("headline") == pytest.approx(3.43, abs=0.3)
+    lines = trend_lines()
+    assert lines["2012-2018"]["doubling_months"] == 3.4
+    assert 4 < lines["since 2019"]["doubling_months"] < 12  # slower than 2012-2018, as Epoch AI also finds
 
 
 def test_compute_imports_no_torch():
@@ -173,13 +177,12 @@ def test_numeric_options_still_read_as_numbers():
     assert json.loads(out)["flops"] == 2_851_200_000_000_000_000  # 2 * 100e12 * 43,200 s * 0.33
 
 
-def test_unverified_accelerator_row_is_stated():
+def test_accelerator_rows_cite_their_datasheet():
     code, out, _ = run("compute", "--gpu", "v100 pcie", "--hours", "1", "--format", "json")
     assert code == 0
-    notes = json.loads(out)["assumptions"]
-    assert any("V100-PCIe row of reference_data/hardware.csv is UNVERIFIED" in a for a in notes)
-    code, out, _ = run("compute", "--gpu", "v100", "--hours", "1", "--format", "json")
-    assert not any("UNVERIFIED" in a for a in json.loads(out)["assumptions"])
+    data = json.loads(out)
+    assert "V100 datasheet (PCIe column)" in data["accelerator"]["source"]
+    assert not any("UNVERIFIED" in a for a in data["assumptions"])
 
 
 @pytest.mark.parametrize("pfs_days", [3.47e-16, 1.39, 972.0])  # far below, inside and far above the references
@@ -206,7 +209,7 @@ def test_plot_run_marker_and_labels_are_visible(pfs_days):
         assert frame.x0 <= label.x0 and label.x1 <= frame.x1 and frame.y0 <= label.y0 and label.y1 <= frame.y1
         assert not label.overlaps(ax.title.get_window_extent(renderer))
         names = [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() != "run-label"]
-        assert len(names) == 17  # every reference result with a value is named (AlphaGo Zero has none)
+        assert len(names) == 24  # every reference result with a value is named: 18 from the post, 6 since 2019
         assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 for b in names)
         if pfs_days == 1.39:  # the usual case: no two names overlap
             assert not any(a.overlaps(b) for i, a in enumerate(names) for b in names[i + 1:])

@@ -17,7 +17,7 @@ def test_lists_every_table_with_sources():
     listed = {t["name"]: t for t in data["tables"]}
     assert sorted(listed) == table_names()
     assert listed["hardware"]["rows"] == len(read_csv("hardware")) == 21
-    assert listed["ai_and_compute"]["rows"] == len(read_csv("ai_and_compute")) == 18
+    assert listed["ai_and_compute"]["rows"] == len(read_csv("ai_and_compute")) == 24  # 18 from the post, 6 since 2019
     assert listed["hardware"]["description"].startswith("Accelerators people train on")
     assert any("Patterson" in s for s in listed["hardware"]["sources"])
     code, out, _ = run("reference")
@@ -31,7 +31,7 @@ def test_prints_one_table_as_csv_and_json():
     assert rows == [dict(r) for r in read_csv("hardware")]
     code, out, _ = run("reference", "ai_and_compute", "--format", "json")
     data = json.loads(out)
-    assert data["name"] == "ai_and_compute" and len(data["data"]) == 18
+    assert data["name"] == "ai_and_compute" and len(data["data"]) == 24
     assert data["data"][0]["name"] == "AlexNet" and data["data"][0]["pfs_days"] == "0.0054"
     code, out, _ = run("reference", "hardware")
     assert code == 0 and "H100-SXM5" in out

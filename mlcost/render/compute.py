@@ -77,6 +77,10 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
         rows.append(("wall-clock", wall + f" on {acc.count} chip{'s' if acc.count > 1 else ''}"))
     if est.trend:
         rows.append(("on the trend", est.trend["text"]))
+        t = est.trend.get("trends") or {}
+        if t:
+            rows.append(("trend reaches it", "; ".join(
+                f"{k} ({v['doubling_months']:.1f}-month doubling): {v['reached_year']:.1f}" for k, v in t.items())))
     return rows
 
 
@@ -85,7 +89,7 @@ def render_table(est: ComputeEstimate) -> str:
     width = max(len(k) for k, _ in rows)
     lines = ["mlcost compute — training compute", ""]
     lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
-    lines += ["", "  AI and Compute headline results vs this run (petaflop/s-days, log scale):"]
+    lines += ["", "  AI and Compute headline results and runs since 2019 vs this run (pfs-days, log):"]
     lines += ["  " + line for line in bar_chart(est)]
     lines += ["", "  assumptions:"]
     lines += [f"    - {a}" for a in est.assumptions]
@@ -96,7 +100,7 @@ def bar_chart(est: ComputeEstimate, width: int = BAR_WIDTH) -> list[str]:
     """One bar per reference result plus this run; bar length ∝ log10(pfs-days) above the smallest."""
     from mlcost.costs.compute import reference_results
 
-    points = [(r["name"], r["date"][:4], r["pfs_days"]) for r in reference_results() if r["group"] == "headline"]
+    points = [(r["name"], r["date"][:4], r["pfs_days"]) for r in reference_results() if r["group"] in ("headline", "recent")]
     points.append(("► this run", "", est.pfs_days))
     points.sort(key=lambda p: p[2])
     logs = [math.log10(p[2]) for p in points if p[2] > 0]

@@ -12,24 +12,6 @@ from mlcost.errors import UsageError, import_optional
 from mlcost.results import ComputeEstimate
 
 
-def _year(date: str) -> float:
-    """'2014-09' -> 2014.67 (mid-month)."""
-    year, _, month = date.partition("-")
-    return int(year) + ((int(month) if month else 6) - 0.5) / 12
-
-
-def doubling_months(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares doubling time (months) of log2(pfs-days) against year; None for < 2 points."""
-    if len(points) < 2:
-        return None
-    xs = [x for x, _ in points]
-    ys = [math.log2(y) for _, y in points]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0
-    return 12 / slope if slope > 0 else None
-
-
 _METHOD_LABELS = {"counting": "counting", "params_tokens": "6·N·D", "hardware_time": "hardware x time"}
 
 
@@ -60,12 +42,14 @@ def _pyplot():
 
 def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, label: str | None = None):
     """The matplotlib Figure plot_trend saves; its run marker and label carry gid 'run' and 'run-label'."""
-    from mlcost.costs.compute import reference_results
+    from mlcost.costs.compute import reference_results, trend_lines
+    from mlcost.costs.compute import year_of as _year
 
     plt = _pyplot()
     rows = reference_results()
     head = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] == "headline"]
-    modest = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] != "headline"]
+    recent = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] == "recent"]
+    modest = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] == "modest"]
     run_date = run_date or _dt.date.today()
     run_x = run_date.year + (run_date.month - 0.5) / 12
     run_label = label or f"this run ({est.model or _METHOD_LABELS.get(est.method, est.method)})"
@@ -73,15 +57,17 @@ def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, labe
     fig, ax = plt.subplots(figsize=(11, 6.5), dpi=110)
     ax.set_yscale("log")
     ax.scatter([p[0] for p in head], [p[1] for p in head], s=36, color="#1f5fa8", zorder=3,
-               label="AI and Compute headline results")
+               label="AI and Compute headline results (2012-2018)")
+    ax.scatter([p[0] for p in recent], [p[1] for p in recent], s=36, color="#2e8b57", marker="D", zorder=3,
+               label="notable runs since 2019 (published FLOPs)")
     ax.scatter([p[0] for p in modest], [p[1] for p in modest], s=22, color="#9a9a9a", marker="s", zorder=3,
                label="modest-compute results (some are upper bounds)")
-    months = doubling_months([(x, y) for x, y, _ in head])
-    if months is not None:
-        xs = [min(p[0] for p in head), max(p[0] for p in head)]  # no extrapolation past the data
-        ys_fit = _fit_line([(x, y) for x, y, _ in head], xs)
-        ax.plot(xs, ys_fit, linestyle="--", color="#1f5fa8", alpha=0.45, linewidth=1,
-                label=f"least-squares fit to these points: doubling every {months:.1f} months")
+    colours = {"2012-2018": "#1f5fa8", "since 2019": "#2e8b57"}
+    for key, t in trend_lines().items():  # each trend over its own years: no extrapolation past the data
+        xs = list(t["span"])
+        ax.plot(xs, [2 ** (t["intercept"] + t["slope_per_year"] * x) for x in xs], linestyle="--",
+                color=colours.get(key, "#555555"), alpha=0.55, linewidth=1.2,
+                label=f"{key} trend: doubling every {t['doubling_months']:.1f} months")
     ax.scatter([run_x], [est.pfs_days], s=260, marker="*", color="#d62728", edgecolor="black", zorder=5, label=run_label,
                gid="run")
     # Left of the star, vertically centred: the years between the last reference result and today are empty,
@@ -91,28 +77,21 @@ def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, labe
                 gid="run-label")
     ax.set_xlabel("publication date (year)")
     ax.set_ylabel("training compute (petaflop/s-days, log scale)")
-    ax.set_title('Training compute on the trend of OpenAI\'s "AI and Compute" (2018)')
+    ax.set_title('Training compute: OpenAI\'s "AI and Compute" (2018) trend and runs since 2019')
     ax.grid(True, which="major", axis="both", alpha=0.3)
-    lo = min([p[1] for p in head + modest] + [est.pfs_days])
-    hi = max([p[1] for p in head + modest] + [est.pfs_days])
+    lo = min([p[1] for p in head + recent + modest] + [est.pfs_days])
+    hi = max([p[1] for p in head + recent + modest] + [est.pfs_days])
     pad = max(0.5, 0.06 * (math.log10(hi) - math.log10(lo)))  # decades of headroom for the run's label
     ax.set_ylim(10 ** math.floor(math.log10(lo) - pad), 10 ** math.ceil(math.log10(hi) + pad))
-    ax.set_xlim(min(p[0] for p in head + modest) - 0.5, max(run_x, max(p[0] for p in head)) + 0.8)
+    ax.set_xlim(min(p[0] for p in head + modest) - 0.5, max(run_x, max(p[0] for p in head + recent)) + 0.8)
     # Below the axes, not inside: inside it covered the run's star whenever the run was the smallest point.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8, frameon=False)
-    fig.text(0.99, 0.01, "sources: reference_data/ai_and_compute.csv (AI and Compute appendix); 1 pfs-day = 8.64e19 FLOPs",
+    fig.text(0.99, 0.01, "sources: reference_data/ai_and_compute.csv (AI and Compute appendix and chart; papers since "
+             "2019); 1 pfs-day = 8.64e19 FLOPs",
              ha="right", fontsize=7, color="#666666")
     fig.tight_layout()
-    _place_labels(ax, sorted(head + modest), obstacles=[run_text, ax.get_legend()])
+    _place_labels(ax, sorted(head + recent + modest), obstacles=[run_text, ax.get_legend()])
     return fig
-
-
-def _fit_line(points: list[tuple[float, float]], xs: list[float]) -> list[float]:
-    px = [x for x, _ in points]
-    py = [math.log10(y) for _, y in points]
-    mx, my = sum(px) / len(px), sum(py) / len(py)
-    slope = sum((x - mx) * (y - my) for x, y in zip(px, py)) / sum((x - mx) ** 2 for x in px)
-    return [10 ** (my + slope * (x - mx)) for x in xs]
 
 
 def _place_labels(ax, points: list[tuple[float, float, str]], obstacles=()) -> None:
@@ -125,12 +104,14 @@ def _place_labels(ax, points: list[tuple[float, float, str]], obstacles=()) -> N
     renderer = ax.figure.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     up, down = [(6, 4, "left"), (-6, 4, "right")], [(6, -12, "left"), (-6, -12, "right")]
+    far = [(8, 14, "left"), (-8, 14, "right"), (8, -22, "left"), (-8, -22, "right"), (10, -5, "left"), (-10, -5, "right")]
     where = [tuple(ax.transData.transform((x, y))) for x, y, _ in points]
     busy = [o.get_window_extent(renderer) for o in obstacles if o is not None]
     busy += [Bbox.from_extents(px - 5, py - 5, px + 5, py + 5) for px, py in where]  # the markers
     for (x, y, name), (px, py) in zip(points, where):
         near = [qy - py for qx, qy in where if (qx, qy) != (px, py) and abs(qx - px) < 30 and abs(qy - py) < 30]
         candidates = down + up if near and min(near, key=abs) > 0 else up + down
+        candidates = candidates + far  # a second ring, further out, for crowded corners
         choice = None
         for dx, dy, ha in candidates:
             text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8,
