@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 # public name -> "module:attribute"
 _LAZY = {
     "profile": "mlcost.profiling:profile",
+    "infer": "mlcost.costs.serving:estimate",
+    "InferenceEstimate": "mlcost.results:InferenceEstimate",
     "Profile": "mlcost.results:Profile",
     "ComputeEstimate": "mlcost.results:ComputeEstimate",
     "CarbonEstimate": "mlcost.results:CarbonEstimate",

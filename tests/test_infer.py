@@ -1,0 +1,81 @@
+"""mlcost infer: prefill and decode floors of a Llama-shaped decoder, by hand from its dimensions."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from tests._cli import run_cli  # noqa: E402
+
+# Llama-shaped: hidden 256, 2 layers, 4 heads of 64, 2 KV heads, SwiGLU 512, vocab 1000, untied head, float32
+LLAMA = dict(model_type="llama", architectures=["LlamaForCausalLM"], vocab_size=1000, hidden_size=256,
+             intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             max_position_embeddings=2048, tie_word_embeddings=False, dtype="float32")
+H100_BW = 3350e9  # bytes/s, reference_data/hardware.csv
+# weights read per decode step: per layer q 256x256, k and v 256x128, o 256x256, gate/up/down 3 x 256x512;
+# the LM head 1000x256; 5 RMSNorm weights of 256 (the embedding reads one row per token, not its table)
+WEIGHT_BYTES = 4 * (2 * (65536 + 2 * 32768 + 65536 + 3 * 131072) + 256_000 + 5 * 256)  # 5,747,712
+KV_BYTES_PER_TOKEN = 2 * 2 * 2 * 64 * 4  # K and V x 2 layers x 2 KV heads x head_dim 64 x 4 bytes = 2048
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("llama")
+    (folder / "config.json").write_text(json.dumps(LLAMA))
+    return folder
+
+
+def test_llama_kv_cache_and_decode_floor_by_hand(llama):
+    import mlcost
+
+    est = mlcost.infer(llama, chip="h100", prompt_tokens=512, new_tokens=64)
+    assert est.kv_cache_bytes == KV_BYTES_PER_TOKEN * (512 + 64) == 1_179_648
+    # decode step k reads the cache of 512 + k tokens plus its own K, V: mean over k = 0..63 of 513 + k = 544.5
+    kv_mean = KV_BYTES_PER_TOKEN * 544.5
+    floor = est.decode["seconds_per_token_floor"]
+    hand = (WEIGHT_BYTES + kv_mean) / H100_BW  # memory-bound: intensity ~0.6 FLOP/B, far below H100's ridge
+    assert est.decode["bound"] == "memory"
+    # the rest is activations: vectors of 256..1000 floats per op (~150 kB of 7 MB): 2.2% above the weights + cache
+    assert hand <= floor <= 1.03 * hand
+    assert est.decode["bytes_per_step"] == pytest.approx(WEIGHT_BYTES + kv_mean, rel=0.03)
+    last = {o["op"]: o for o in est.decode["by_operator"]}["aten::scaled_dot_product_attention"]
+    # the last step: 2 layers' K and V at 576 tokens, plus Q and the output (4 heads x 64 floats each)
+    assert last["bytes"] == KV_BYTES_PER_TOKEN * 576 + 2 * 2 * 4 * 64 * 4
+    assert est.tokens_per_second == pytest.approx(1 / floor)
+    assert est.time_to_first_token_s == est.prefill["seconds_floor"]
+    assert est.request_seconds == pytest.approx(est.prefill["seconds_floor"] + 64 * floor)
+    d = est.to_dict()
+    assert d["schema"] == "mlcost.infer/1" and d["fits"] is True
+    assert d["prefill"]["seconds_floor"] > 0 and d["decode"]["seconds_per_token_floor"] == floor
+    assert d["memory"]["peak_bytes"] == d["memory"]["weights_bytes"] + d["kv_cache_bytes"] + d["memory"]["activations_peak_bytes"]
+    per_m = d["seconds_per_million_tokens"]
+    assert per_m == pytest.approx(est.request_seconds / 64 * 1e6)
+    assert d["energy_kwh_per_million_tokens"] > 0 and d["co2e_g_per_million_tokens"] > 0
+
+
+def test_cli_infer_factory_and_price(tmp_path):
+    r = run_cli("infer", "tests/models/llama.py:build_small", "--chip", "a100", "--batch", "2", "--prompt-tokens", "32",
+                "--new-tokens", "8", "--price-per-hour", "2", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = r.json()
+    # factory: the cache comes from its 2 attention calls: K and V x 2 KV heads x head_dim 16 x 4 bytes per token
+    assert d["kv_cache_bytes"] == 2 * 2 * 2 * 16 * 4 * (32 + 8) * 2  # x 40 tokens x batch 2
+    assert d["cost_usd_per_million_tokens"] == pytest.approx(2 * d["seconds_per_million_tokens"] / 3600)
+    assert d["tokens_per_second"] == pytest.approx(2 / d["decode"]["seconds_per_token_floor"])
+    table = run_cli("infer", "tests/models/llama.py:build_small", "--chip", "a100", "--prompt-tokens", "32",
+                    "--new-tokens", "8")
+    assert table.exit_code == 0 and "time to 1st token" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--chip", "nochip", "--prompt-tokens", "8", "--new-tokens", "2"], "unknown accelerator"),
+    (["--chip", "h100", "--prompt-tokens", "0", "--new-tokens", "2"], "--prompt-tokens"),
+    (["--chip", "h100", "--prompt-tokens", "8", "--new-tokens", "2", "--price-per-hour", "-1"], "--price-per-hour"),
+])
+def test_cli_infer_bad_input_is_one_line(args, needle):
+    r = run_cli("infer", "tests/models/llama.py:build_small", *args)
+    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
