@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcost.errors import ConfigError, MlcostError
+from mlcost import limits, safeio
+from mlcost.errors import ConfigError, InputError, MlcostError
 from mlcost.formats import AS_CHOICES, split_entry_point
 from mlcost.units import parse_bytes, parse_count, parse_flops, parse_fraction, parse_macs
 
@@ -133,9 +134,17 @@ def find_config(start: Path | None = None) -> Path:
         if (folder / "mlcost.toml").is_file():
             return folder / "mlcost.toml"
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and re.search(r"^\s*\[\s*tool\s*\.\s*mlcost\b", pyproject.read_text("utf-8", "replace"), re.M):
+        if pyproject.is_file() and re.search(r"^\s*\[\s*tool\s*\.\s*mlcost\b", _read_pyproject(pyproject), re.M):
             return pyproject
     raise ConfigError(f"no mlcost.toml, and no pyproject.toml with [tool.mlcost], in {start} or its parents; pass --config FILE")
+
+
+def _read_pyproject(path: Path) -> str:
+    """A pyproject.toml's text for the [tool.mlcost] search (bounded; an unreadable one is reported when loaded)."""
+    try:
+        return safeio.read_bytes(path, "pyproject.toml", limits.MAX_TOML_BYTES).decode("utf-8", "replace")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _display(path: Path) -> str:
@@ -401,12 +410,12 @@ def _cost(key: str, value: Any) -> Any:
 def load_config(path: str | Path | None = None) -> BudgetConfig:
     """Read and validate the budget configuration at PATH (found with ``find_config`` when None)."""
     path = Path(path) if path is not None else find_config()
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        text = safeio.read_text(path, "--config", limits.MAX_TOML_BYTES)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

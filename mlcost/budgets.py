@@ -228,14 +228,16 @@ def _with_context(exc: MlcostError, context: str) -> MlcostError:
 
 # --- baselines ---------------------------------------------------------------------------------------------------
 
-def save_baseline(path: str | Path, values: Values, *, source: str | None = None) -> dict[str, Any]:
-    """Write VALUES as ``mlcost.baseline/1`` JSON (atomically); no timestamps, so reruns give identical files."""
+def save_baseline(path: str | Path, values: Values, *, source: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Write VALUES as ``mlcost.baseline/1`` JSON (atomically; a file mlcost did not write is replaced only
+    with FORCE); no timestamps, so reruns give identical files."""
     from mlcost import __version__
-    from mlcost.render import to_json, write_atomic
+    from mlcost.render import to_json
+    from mlcost.safeio import write_output
 
     data = {"schema": BASELINE_SCHEMA, "mlcost_version": __version__, "source": source,
             "models": {name: dict(metrics) for name, metrics in values.items()}}
-    write_atomic(Path(path), to_json(data))
+    write_output(Path(path), to_json(data), force=force, option="--save-baseline")
     return data
 
 

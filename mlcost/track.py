@@ -13,6 +13,7 @@ import io
 import os
 import shlex
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from mlcost import limits, safeio
 from mlcost.errors import InputError, UsageError
 
 DEFAULT_LEDGER = "mlcost-ledger.csv"
@@ -46,8 +48,8 @@ def check_ledger(path: Path) -> None:
             raise InputError(f"cannot create ledger {path}: folder {parent} does not exist")
         return
     try:
-        with path.open(encoding="utf-8") as fh:
-            first = fh.readline()
+        with safeio.open_regular(path, "ledger", limits.MAX_LEDGER_BYTES) as fh:
+            first = fh.readline(4096).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read ledger {path}: {exc}") from None
     if first:
@@ -65,8 +67,10 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
     import fcntl
 
     path = Path(path)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)  # a FIFO cannot block
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"ledger {path} is not a regular file")
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         data = _row_bytes(row)
@@ -87,12 +91,9 @@ def read_ledger(path: Path) -> list[dict[str, str]]:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"ledger {path} is a directory, not a ledger file")
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"ledger {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read ledger {path}: {exc}") from None
+    text = safeio.read_text(path, "ledger", limits.MAX_LEDGER_BYTES)
     if not text.strip():
         return []
     _check_header(text.split("\n", 1)[0], path, writing=False)

@@ -98,30 +98,6 @@ def test_user_error_shows_traceback_with_mlcost_debug():
     assert "Traceback" in proc.stderr and "mlcost: error: no reference table" in proc.stderr
 
 
-def test_write_atomic_modes_and_refusals(tmp_path):
-    import os
-
-    from mlcost.render import write_atomic
-
-    old = os.umask(0o022)
-    try:
-        new = tmp_path / "new.json"
-        write_atomic(new, "{}\n")
-        assert new.read_text() == "{}\n" and new.stat().st_mode & 0o777 == 0o644  # as open() would make it
-        kept = tmp_path / "kept.csv"
-        kept.write_text("old")
-        kept.chmod(0o640)
-        write_atomic(kept, "a,b\n")
-        assert kept.read_text() == "a,b\n" and kept.stat().st_mode & 0o777 == 0o640
-    finally:
-        os.umask(old)
-    model = tmp_path / "model.py"
-    model.write_text("print('mine')")
-    with pytest.raises(UsageError, match="refusing to overwrite"):
-        write_atomic(model, "{}")
-    assert model.read_text() == "print('mine')" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.csv", "model.py", "new.json"]
-
-
 def test_profile_from_dict_refuses_other_json_in_one_line():
     from mlcost.errors import InputError
     from mlcost.results import Profile

@@ -63,6 +63,7 @@ def carbon_command(
     ledger: Optional[Path] = typer.Option(None, "--ledger", help="An `mlcost track` ledger: show its measured runs beside the estimate."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | markdown."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file that mlcost did not write."),
 ) -> None:
     """Energy, CO2e, cost and equivalents of a training run, with assumptions and a low/high range.
 
@@ -101,7 +102,7 @@ def carbon_command(
         from mlcost.track import read_ledger
 
         est = cb.with_measured(est, read_ledger(ledger))
-    emit(card(est, training_type) if model_card else render(est, fmt), output)
+    emit(card(est, training_type) if model_card else render(est, fmt), output, force=force)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ def check(
     save_baseline: Optional[Path] = typer.Option(None, "--save-baseline", help="Write the current numbers as a baseline JSON."),
     fmt: str = typer.Option("text", "--format", "-f", help="text | json | markdown | github | junit"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output/--save-baseline file that mlcost did not write."),
 ) -> None:
     """Check models against the cost budgets in mlcost.toml / [tool.mlcost] (and against a baseline).
 
@@ -40,9 +41,9 @@ def check(
     cfg = budgets.load_config(config)
     report, current = budgets.run_check(cfg, model, baseline_file=baseline, baseline_ref=baseline_ref)
     if save_baseline is not None:
-        budgets.save_baseline(save_baseline, current, source=cfg.display_path)
+        budgets.save_baseline(save_baseline, current, source=cfg.display_path, force=force)
         typer.echo(f"mlcost: baseline written to {save_baseline}", err=True)
-    emit(render_budgets.render(report, fmt), output)
+    emit(render_budgets.render(report, fmt), output, force=force)
     if fmt == "github":
         render_budgets.write_step_summary(report)
     if report.exceeded:

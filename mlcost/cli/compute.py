@@ -106,6 +106,7 @@ def compute_command(
     fmt: str = typer.Option("table", "--format", "-f", help="table|json|markdown."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the AI-and-Compute trend with this run marked: FILE.png or FILE.svg."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output/--plot file that mlcost did not write."),
 ) -> None:
     """Training compute in FLOPs and petaflop/s-days, with time on an accelerator.
 
@@ -189,8 +190,8 @@ def compute_command(
     if plot is not None:
         from mlcost.render.plot import plot_trend
 
-        plot_trend(est, plot)
-    emit(render(est, fmt), output)
+        plot_trend(est, plot, force=force)
+    emit(render(est, fmt), output, force=force)
 
 
 def register(app: typer.Typer) -> None:

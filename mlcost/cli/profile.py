@@ -110,6 +110,7 @@ def profile_command(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own Python code to run."),
     chip: Optional[str] = typer.Option(None, "--chip", help="Accelerator to judge the model on (see `mlcost reference hardware`): adds the roofline (time floor per operator)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="With --chip: draw the chip's roofline with the operators on it (FILE.png or FILE.svg)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file that mlcost did not write."),
 ) -> None:
     from mlcost.formats import ProfileOptions
     from mlcost.render import emit
@@ -157,9 +158,9 @@ def profile_command(
             raise UsageError(f"--plot: no roofline for this {result.format} profile (it has no operator graph)")
         from mlcost.render.roofline_plot import plot_roofline
 
-        plot_roofline(result.roofline, plot, title=result.model)
+        plot_roofline(result.roofline, plot, title=result.model, force=force)
     color = output is None and fmt == "table" and sys.stdout.isatty()
-    emit(render(result, fmt, depth=depth, color=color), output)
+    emit(render(result, fmt, depth=depth, color=color), output, force=force)
     if output is not None:
         typer.echo(f"wrote {output}", err=True)
 

@@ -91,7 +91,9 @@ def detect_format(spec: str | Path, as_format: str | None = None) -> str:
         return "onnx"
     if suffix == ".gguf":
         return "gguf"
-    with path.open("rb") as fh:
+    from mlcost import safeio
+
+    with safeio.open_regular(path, "model file", None) as fh:  # a FIFO or a device is refused, not read
         head = fh.read(8)
     if head[:4] == b"GGUF":
         return "gguf"

@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mlcost import safeio
 from mlcost.errors import InputError, import_optional
 from mlcost.formats.safetensors import module_rows
 from mlcost.results import MemoryStats, ParamStats, Profile
@@ -129,11 +130,7 @@ def read_gguf(path: str | Path) -> dict[str, Any]:
     gguf = import_optional("gguf", "gguf", "reading GGUF files")
     quant_sizes = gguf.GGML_QUANT_SIZES
     path = Path(path)
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with fh:
+    with safeio.open_regular(path, "GGUF file", None) as fh:
         size = os.fstat(fh.fileno()).st_size
         r = _Reader(fh, size, path)
         if r.read(4, "magic") != b"GGUF":

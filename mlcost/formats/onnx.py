@@ -9,12 +9,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mlcost import limits
 from mlcost.errors import InputError, UnsupportedOperatorError, UsageError, import_optional
 from mlcost.formats import ProfileOptions
 from mlcost.results import InputSpec, Profile
 
 # Bound the protobuf we parse: a .onnx graph (weights in external data excluded) is at most 2 GiB.
-MAX_ONNX_BYTES = 2**31
+MAX_ONNX_BYTES = limits.MAX_ONNX_BYTES
 _DETACH_MIN_BYTES = 4096  # initializer payloads this large are kept out of checker/inference copies
 
 
@@ -65,11 +66,9 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
 
 def _load(onnx: Any, path: Path):
     """Parse the protobuf; any failure to read it is the user's file, not our bug: one InputError line."""
-    if not path.is_file():
-        raise InputError(f"no such file: {path}" if not path.exists() else f"{path} is not a file")
-    size = path.stat().st_size
-    if size > MAX_ONNX_BYTES:
-        raise InputError(f"{path.name}: {size} bytes is beyond the 2 GiB protobuf limit of an ONNX graph")
+    from mlcost import safeio
+
+    safeio.check_regular(path, "ONNX model", MAX_ONNX_BYTES)  # protobuf's 2 GiB limit; no FIFO or device
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError, RuntimeWarning-as-error, UnicodeDecodeError...

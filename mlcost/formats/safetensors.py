@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlcost import limits, safeio
 from mlcost.errors import InputError
 from mlcost.jsonfile import read_json_object
 from mlcost.results import MemoryStats, ModuleRow, ParamStats, Profile
@@ -74,7 +75,7 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], int, int]:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
+        with safeio.open_regular(path, "safetensors file", None) as fh:
             size = os.fstat(fh.fileno()).st_size
             head = fh.read(8)
             if len(head) < 8:

@@ -151,9 +151,10 @@ def write_step_summary(report: BudgetReport, env: dict[str, str] | None = None) 
     target = (env if env is not None else os.environ).get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
+    from mlcost.safeio import append_text
+
     path = Path(target)
-    with path.open("a", encoding="utf-8") as fh:  # append: other steps write the same file
-        fh.write(render_markdown(report) + "\n")
+    append_text(path, render_markdown(report) + "\n", "$GITHUB_STEP_SUMMARY")  # append: other steps write it too
     return path
 
 

@@ -15,9 +15,11 @@ from mlcost.results import ComputeEstimate
 _METHOD_LABELS = {"counting": "counting", "params_tokens": "6·N·D", "hardware_time": "hardware x time"}
 
 
-def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = None, label: str | None = None) -> Path:
-    """Write PATH (.png or .svg): reference results as named points, this run as a red star."""
-    from mlcost.render import write_atomic
+def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = None, label: str | None = None,
+               force: bool = False) -> Path:
+    """Write PATH (.png or .svg): reference results as named points, this run as a red star.  The file
+    carries mlcost's marker (a PNG text chunk, an SVG comment); another file is replaced only with FORCE."""
+    from mlcost.safeio import write_output
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -30,7 +32,7 @@ def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = 
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt)
     plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    write_output(path, buf.getvalue(), force=force, option="--plot")
     return path
 
 

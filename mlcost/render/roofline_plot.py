@@ -17,9 +17,9 @@ from mlcost.errors import UsageError
 LABELLED = 8  # name the operators holding the most time
 
 
-def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "") -> Path:
-    """Write PATH (.png or .svg)."""
-    from mlcost.render import write_atomic
+def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "", force: bool = False) -> Path:
+    """Write PATH (.png or .svg) through ``mlcost.safeio.write_output`` (another file is replaced only with FORCE)."""
+    from mlcost.safeio import write_output
     from mlcost.render.plot import _pyplot
 
     path = Path(path)
@@ -31,7 +31,7 @@ def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "") -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt)
     plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    write_output(path, buf.getvalue(), force=force, option="--plot")
     return path
 
 
