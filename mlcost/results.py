@@ -243,6 +243,7 @@ class ComputeEstimate:
     trend: dict[str, Any] = field(default_factory=dict)  # placement among AI-and-Compute results
     assumptions: tuple[str, ...] = ()
     model: str | None = None
+    floor: dict[str, Any] | None = None  # costs.roofline.training_floor: the utilization-free lower bound
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -260,6 +261,7 @@ class ComputeEstimate:
             "trend": self.trend,
             "assumptions": list(self.assumptions),
             "conventions": {"flops_per_mac": FLOPS_PER_MAC, "flop": FLOP_CONVENTION, "pfs_day_flops": 8.64e19},
+            **({"roofline_floor": self.floor} if self.floor is not None else {}),
         }
 
     @classmethod
@@ -284,6 +286,7 @@ class ComputeEstimate:
                 trend=dict(data.get("trend") or {}),
                 assumptions=tuple(data.get("assumptions") or ()),
                 model=data.get("model"),
+                floor=dict(data["roofline_floor"]) if isinstance(data.get("roofline_floor"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed mlcost compute estimate: {type(exc).__name__}: {exc}") from None

@@ -2,6 +2,7 @@
 models' own dimensions."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -245,3 +246,25 @@ def test_cli_profile_roofline_plot(tmp_path):
     r = run_cli("profile", "tests/models/tiny.py:build", "--chip", "h100", "--plot", str(out), "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compute_prints_the_training_floor_beside_the_utilization_estimate(tmp_path):
+    from tests._cli import run_cli
+
+    prof = tmp_path / "tiny.json"
+    r = run_cli("profile", "tests/models/tiny.py:build", "--training", "--chip", "a100", "--format", "json",
+                "--output", prof)
+    assert r.exit_code == 0, r.stderr
+    step_bytes = json.loads(prof.read_text())["roofline"]["bytes"]
+    c = run_cli("compute", "--profile", prof, "--samples", "1000000", "--chip", "h100", "--format", "json")
+    assert c.exit_code == 0, c.stderr
+    d = c.json()
+    floor = d["roofline_floor"]
+    # every call of the tiny step is memory-bound on H100, so the step floor is its bytes / 3350 GB/s
+    assert floor["step_seconds_floor"] == pytest.approx(step_bytes / 3350e9)
+    assert floor["steps"] == 1_000_000 / 2  # the profile's batch is 2 samples
+    assert floor["gpu_hours_floor"] == pytest.approx(step_bytes / 3350e9 * 500_000 / 3600)
+    assert d["gpu_hours"] is not None and d["accelerator"]["utilization"] == 0.33  # the estimate is unchanged
+    assert any("cannot reach the assumed utilization" in a for a in d["assumptions"])
+    table = run_cli("compute", "--profile", prof, "--samples", "1000000", "--gpu", "h100")
+    assert "roofline floor" in table.stdout and "GPU-hours" in table.stdout

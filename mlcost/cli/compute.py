@@ -96,7 +96,7 @@ def compute_command(
     layers: Optional[str] = typer.Option(None, "--layers", help="n_layer, for Kaplan's attention term."),
     seq_len: Optional[str] = typer.Option(None, "--seq-len", help="n_ctx (tokens per sequence), for the attention term."),
     d_model: Optional[str] = typer.Option(None, "--d-model", help="d_model (= d_attn), for the attention term."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="Accelerator (see `mlcost reference hardware`): a100, h100, v100, tpu v3 ..."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", "--chip", help="Accelerator (see `mlcost reference hardware`): a100, h100, v100, tpu v3 ... With a --profile made by `profile --training --chip`, its roofline floor is printed beside the estimate."),
     count: Optional[str] = typer.Option(None, "--count", help="Number of accelerators (default 1)."),
     hours: Optional[str] = typer.Option(None, "--hours", help="Training time in hours (hardware x time)."),
     days: Optional[str] = typer.Option(None, "--days", help="Training time in days (hardware x time)."),

@@ -195,11 +195,34 @@ def from_profile(
     if missed_forward:
         notes.append(f"the profile did not count {len(missed_forward)} operator kind(s): {', '.join(missed_forward[:5])}; "
                      "FLOPs are a lower bound")
-    return from_flops_per_sample(
+    est = from_flops_per_sample(
         fwd / per_input, samples=n, epochs=epochs, backward_ratio=ratio, gpu=gpu, count=count,
         utilization=utilization, precision=precision, peak_tflops=peak_tflops, model=profile.model, unit=unit,
         extra_assumptions=tuple(notes), backward_measured=measured,
     )
+    return _with_floor(est, profile, gpu, steps=n * epochs / per_input, count=count)
+
+
+def _with_floor(est: ComputeEstimate, profile: Profile, gpu: str | None, *, steps: float, count: int) -> ComputeEstimate:
+    """EST with the roofline's utilization-free lower bound beside it, when the profile carries its calls
+    (``mlcost profile --training --chip``) and a table accelerator is given; the estimate itself is unchanged."""
+    if gpu is None or not (profile.roofline or profile.calls):
+        return est
+    from dataclasses import replace
+
+    from mlcost.costs.roofline import training_floor
+
+    floor = training_floor(profile, gpu, steps=steps, count=int(count))
+    if floor is None:
+        note = "no roofline floor: the profile holds forward calls only (profile with --training --chip for a step floor)"
+    else:
+        note = (f"roofline floor: {floor['step_seconds_floor']:.4g} s per profiled step on {floor['chip']} x "
+                f"{steps:.4g} steps = {floor['gpu_hours_floor']:.4g} accelerator-hours at least (no utilization "
+                "assumed; the utilization estimate above is the AI-and-Compute convention and stays the estimate)")
+        if est.gpu_hours is not None and floor["gpu_hours_floor"] > est.gpu_hours:
+            note += (f"; the floor exceeds that estimate ({floor['memory_bound_share']:.0%} of the step is "
+                     "memory-bound), so this model cannot reach the assumed utilization on this chip")
+    return replace(est, floor=floor, assumptions=(*est.assumptions, note))
 
 
 def from_params_tokens(

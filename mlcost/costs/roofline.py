@@ -206,3 +206,23 @@ def with_roofline(profile: Any, chip: str | Any) -> Any:
     if profile.backend == "fvcore":
         notes.append("roofline calls come from the torch dispatch run beside fvcore's count (same formulas)")
     return replace(profile, roofline=roof, assumptions=tuple(profile.assumptions) + tuple(notes))
+
+
+def training_floor(profile: Any, chip: str | Any, *, steps: float, count: int = 1) -> dict[str, Any] | None:
+    """The utilization-free lower bound on training time: the profiled step's floor (forward + backward calls,
+    from its ``roofline.calls``) on CHIP x STEPS, spread perfectly over COUNT chips.  None when the profile holds
+    no backward calls (profile it with --training --chip)."""
+    roof = profile.roofline or {}
+    calls = calls_from_json(roof.get("calls") or []) if not profile.calls else list(profile.calls)
+    if not any(c.phase == "backward" for c in calls):
+        return None
+    step = analyse(calls, chip, keep_calls=False)
+    total = step["seconds_floor"] * steps
+    return {"chip": step["chip"]["name"], "step_seconds_floor": step["seconds_floor"],
+            "forward_seconds_floor": step["phases"].get("forward", {}).get("seconds_floor", 0.0),
+            "backward_seconds_floor": step["phases"]["backward"]["seconds_floor"], "steps": steps,
+            "gpu_hours_floor": total / 3600, "wall_hours_floor": total / 3600 / count,
+            "memory_bound_share": step["memory_bound_share"],
+            "convention": "utilization-free lower bound: the profiled training step's roofline floor (forward + "
+                          "backward calls, max(FLOPs/peak, bytes/bandwidth) each) x steps, perfectly spread over "
+                          "the chips; the utilization method above stays the estimate (AI and Compute convention)"}

@@ -75,6 +75,10 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
         if glo != ghi:
             wall += f"  range {format_duration(glo / acc.count * 3600)}–{format_duration(ghi / acc.count * 3600)}"
         rows.append(("wall-clock", wall + f" on {acc.count} chip{'s' if acc.count > 1 else ''}"))
+        if est.floor:  # the roofline's lower bound, beside the utilization estimate (never instead of it)
+            f = est.floor
+            rows.append(("roofline floor", f"{_hours(f['gpu_hours_floor'])} accelerator-hours at least, "
+                         f"{format_duration(f['wall_hours_floor'] * 3600)} wall-clock (no utilization assumed)"))
     if est.trend:
         rows.append(("on the trend", est.trend["text"]))
         t = est.trend.get("trends") or {}
