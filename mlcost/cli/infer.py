@@ -36,6 +36,7 @@ def infer_command(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own code."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or markdown."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the output to FILE instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file that mlcost did not write."),
 ) -> None:
     from mlcost.cli.profile import parse_kv, parse_literal, progress
     from mlcost.costs.serving import estimate
@@ -51,7 +52,7 @@ def infer_command(
                        region=region, price_per_hour=price_per_hour, precision=precision,
                        trust_remote_code=trust_remote_code,
                        factory_args={k: parse_literal(v) for k, v in (parse_kv(a, "--arg") for a in arg)})
-    emit(render(est, fmt), output)
+    emit(render(est, fmt), output, force=force)
     if output is not None:
         typer.echo(f"wrote {output}", err=True)
 
