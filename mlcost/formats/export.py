@@ -11,20 +11,30 @@ import types
 import warnings
 from pathlib import Path
 
-from mlcost.errors import ModelLoadError
+from mlcost.errors import MlcostError, ModelLoadError
 from mlcost.formats import ProfileOptions
 from mlcost.formats.torch_entry import _first_line, _torch, count, make_inputs, specs_of
 from mlcost.results import Profile
 
 
-def load(path: str | Path):
-    """torch.export.load; a corrupt archive is a one-line ModelLoadError."""
+def load(path: str | Path, trust_pickle: bool = False):
+    """The archive's ExportedProgram; a corrupt archive is a one-line ModelLoadError.
+
+    Without TRUST_PICKLE it is read by ``torch_archive.load_export`` (no pickle or Python expression runs:
+    a payload is UnsafeFileError); with it, by ``torch.export.load``, which unpickles freely."""
     torch = _torch()
+    from mlcost.formats import torch_archive
+
     log = logging.getLogger("torch.export")
     level = log.level
     log.setLevel(logging.ERROR)  # torch logs a traceback as a warning before raising: one line is enough
     try:
+        if not trust_pickle:
+            return torch_archive.load_export(path, str(path))
+        torch_archive.check_zip(path, str(path))
         return torch.export.load(str(path))
+    except MlcostError:
+        raise
     except Exception as exc:
         root: BaseException = exc
         while root.__cause__ or root.__context__:  # torch re-raises a generic message; the first error names the problem
@@ -46,7 +56,7 @@ def torch_unflatten(program):
 
 
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
-    program = load(spec)
+    program = load(spec, opts.trust_pickle)
     try:  # the unflattened module calls its submodules, so the per-module rows are filled in
         module = torch_unflatten(program)
     except Exception:  # a program unflatten cannot rebuild: one graph, counts on the root row only
