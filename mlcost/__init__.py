@@ -20,6 +20,8 @@ _LAZY = {
     "CarbonEstimate": "mlcost.results:CarbonEstimate",
     "BudgetReport": "mlcost.results:BudgetReport",
     "MlcostError": "mlcost.errors:MlcostError",
+    "tracking": "mlcost.tracking:tracking",
+    "tracked": "mlcost.tracking:tracked",
 }
 
 __all__ = ["__version__", *_LAZY]

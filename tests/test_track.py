@@ -99,7 +99,7 @@ def test_summary_totals_by_command_and_commit(tmp_path, cli):
     assert [(g["command"], g["runs"], g["failed"], g["energy_kwh"]) for g in by_cmd] == [("a", 2, 1, 3.0), ("b", 1, 0, 0.5)]
     d = cli("track", "--summary", ledger, "--by", "commit", "--format", "json").json()
     assert d["groups"] == [{"commit": "c1", "runs": 3, "failed": 1, "duration_s": 30.0, "energy_kwh": 3.5,
-                            "co2e_kg": 1.75}]
+                            "co2e_kg": 1.75, "estimate_energy_kwh": None, "measured_over_estimated": None}]
     est = cli("carbon", "--energy-kwh", "1", "--ledger", ledger, "--format", "json").json()
     assert [m["command"] for m in est["measured"]] == ["a", "a", "b"]
 
@@ -121,7 +121,7 @@ def test_row_duration_is_the_commands_not_codecarbons_startup(tmp_path, monkeypa
         clock[0] += 100
         return FakeTracker()
 
-    monkeypatch.setattr(tr, "_start_tracker", start)
+    monkeypatch.setattr(tr, "start_tracker", start)
     monkeypatch.setattr(tr.time, "monotonic", lambda: clock[0])
     code, row = tr.run([sys.executable, "-c", "pass"], region="FR", ledger=tmp_path / "l.csv")
     assert code == 0 and row["duration_s"] == "0.000"  # was 100.000: the probing time counted as the run
@@ -134,8 +134,8 @@ def test_summary_of_a_foreign_or_directory_ledger_is_one_line_exit_2(tmp_path, c
     foreign.write_text("a,b\n1,2\n")
     res = cli("track", "--summary", foreign)
     assert res.exit_code == 2 and "not an mlcost ledger" in res.stderr and "write" not in res.stderr
-    res = cli("track", "--summary", tmp_path)
-    assert res.exit_code == 2 and "is a directory" in res.stderr
+    res = cli("track", "--summary", tmp_path)  # a folder ledger: merges its *.csv files, here f.csv
+    assert res.exit_code == 2 and "f.csv is not an mlcost ledger" in res.stderr
     assert foreign.read_text() == "a,b\n1,2\n"
 
 
@@ -195,3 +195,100 @@ def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path):
     os.close(fd)
     assert b"sigints 1" in seen, seen
     assert os.waitstatus_to_exitcode(status) == 3 and [r["exit_code"] for r in read_ledger(ledger)] == ["3"]
+
+
+SPAWNS_RANKS = """\
+import os, signal, subprocess, sys, time
+child = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN) if {ignore} else None; time.sleep(60)"
+kids = [subprocess.Popen([sys.executable, "-c", child.format(ignore=r)], env={**os.environ, "RANK": str(r)})
+        for r in (0, 1)]  # rank 1 ignores SIGHUP: only mlcost's clean-up of the group can end it
+time.sleep(0.8)  # let mlcost count the ranks
+print(os.getpid(), *[k.pid for k in kids], "ready", flush=True)
+time.sleep(60)
+"""
+SLEEPER = "import os, time; print(os.getpid(), 'ready', flush=True); time.sleep(60)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_killed_nodes_keep_rows_that_say_how_they_ended(tmp_path, cli):
+    """Four nodes of run `job1` into one ledger folder: `a` gets SIGHUP (a closed terminal, a scheduler),
+    `b`'s command is SIGKILLed, `c`'s mlcost itself is SIGKILLed, `d` ends normally."""
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    cmds = {"a": SPAWNS_RANKS, "b": SLEEPER, "c": SLEEPER, "d": "print('ready', flush=True)"}
+    procs = {n: subprocess.Popen([sys.executable, "-m", "mlcost", "track", "--region", "FR", "--ledger", str(ledger),
+                                  "--run-id", "job1", "--node", n, "--", sys.executable, "-c", c],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for n, c in cmds.items()}
+    pids: dict[str, list[int]] = {}
+    try:
+        for n in "abc":
+            line = procs[n].stdout.readline().split()
+            assert line[-1:] == ["ready"], (n, line, procs[n].stderr.read() if procs[n].poll() is not None else "")
+            pids[n] = [int(x) for x in line[:-1]]
+        os.kill(procs["a"].pid, signal.SIGHUP)
+        os.kill(pids["b"][0], signal.SIGKILL)
+        os.kill(procs["c"].pid, signal.SIGKILL)
+        codes = {n: p.wait(timeout=60) for n, p in procs.items()}
+    finally:
+        for p in procs.values():  # a failed test leaves nothing running: mlcost ends its CMD's group
+            if p.poll() is None:
+                p.terminate()
+        for pid in [q for v in pids.values() for q in v]:  # c's CMD outlived its SIGKILLed mlcost, as orphans do
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for p in procs.values():
+            p.communicate(timeout=30)
+    assert codes == {"a": 129, "b": 137, "c": -9, "d": 0}
+    assert not any(_alive(p) for p in pids["a"])  # CMD and both ranks gone (rank 1 by mlcost's SIGTERM)
+    rows = {r["node"]: r for r in read_ledger(ledger)}
+    assert {n: (r["exit_code"], r["ended"]) for n, r in rows.items()} == {
+        "a": ("129", "killed by SIGHUP after mlcost got SIGHUP (forwarded to CMD's process group)"),
+        "b": ("137", "killed by SIGKILL"),
+        "c": ("", "no end recorded (still running, or mlcost was killed)"),
+        "d": ("0", "exit 0")}
+    assert rows["a"]["processes"] == "2"  # the RANK values counted in CMD's process group
+    assert rows["d"]["processes"] == "1" and float(rows["a"]["energy_kwh"]) > 0
+    [run] = cli("track", "--summary", ledger, "--by", "run", "--format", "json").json()["groups"]
+    assert (run["run"], run["nodes"], run["failed"]) == ("job1", 4, 2)
+    assert run["flags"] == ["nodes disagree on the command (3 different)",  # a, b = c, d: this test's own doing
+                            "1 node(s) with no end recorded (still running, or mlcost was killed)"]
+    assert run["energy_kwh"] == pytest.approx(sum(float(r["energy_kwh"] or 0) for r in rows.values()), rel=1e-12)
+
+
+def test_unwritable_ledger_is_refused_before_the_command_runs(tmp_path):
+    """A full disk before the run (RLIMIT_FSIZE: writes past 50 bytes fail): exit 2, one line, CMD never runs."""
+    import resource
+
+    ledger, marker = tmp_path / "l.csv", tmp_path / "ran"
+    p = subprocess.Popen([sys.executable, "-m", "mlcost", "track", "--ledger", str(ledger), "--", sys.executable, "-c",
+                          f"open({str(marker)!r}, 'w')"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (50, 50)))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"cannot write ledger {ledger}: disk full or file size limit" in err and "nothing was run" in err
+    assert not marker.exists() and not ledger.exists()  # no empty ledger left behind
+
+
+def test_ledger_lost_during_the_run_goes_to_the_named_fallback(tmp_path):
+    """The ledger stops taking rows while CMD runs (here CMD puts a folder where the file was): the row goes
+    to the fallback file, the message names it, and mlcost exits with CMD's own code."""
+    ledger = tmp_path / "l.csv"
+    breaks = f"import os, sys; os.remove({str(ledger)!r}); os.mkdir({str(ledger)!r}); sys.exit(5)"
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    p = _track(ledger, sys.executable, "-c", breaks, env=env)
+    out, err = p.communicate(timeout=120)
+    fallback = tmp_path / "state" / "mlcost" / "unsaved-ledger-rows.csv"
+    assert p.returncode == 5, err
+    assert err.strip().splitlines()[-1].endswith(f"the row went to {fallback}") and str(ledger) in err
+    [row] = read_ledger(fallback)
+    assert row["exit_code"] == "5" and "sys.exit(5)" in row["command"] and float(row["energy_kwh"]) > 0

@@ -99,7 +99,7 @@ def carbon_command(
     else:
         est = cb.estimate(**{**args, "count": 1 if count is None else count})
     if ledger is not None:
-        from mlcost.track import read_ledger
+        from mlcost.ledger import read_ledger
 
         est = cb.with_measured(est, read_ledger(ledger))
     emit(card(est, training_type) if model_card else render(est, fmt), output, force=force)

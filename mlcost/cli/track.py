@@ -13,33 +13,54 @@ import typer
 from mlcost.errors import UsageError
 
 
+def _say(text: str) -> None:
+    """A line on stderr that may fail (a closed terminal after SIGHUP) without losing the exit code."""
+    try:
+        typer.echo(text, err=True)
+    except (OSError, ValueError):
+        pass
+
+
 def track_command(
     cmd: Optional[list[str]] = typer.Argument(None, help="The command to run, after --."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region for CO2e: FR, US-VA, gcp:europe-west1, aws:us-east-1 (default: world average)."),
-    ledger: Path = typer.Option(Path("mlcost-ledger.csv"), "--ledger", help="CSV ledger to append the run to."),
-    summary: Optional[Path] = typer.Option(None, "--summary", help="Total the runs of this ledger instead of running a command."),
-    by: str = typer.Option("command", "--by", help="With --summary: group by command | commit."),
+    ledger: Path = typer.Option(Path("mlcost-ledger.csv"), "--ledger", help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem), to record the run in."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run the row belongs to (default: TORCHELASTIC_RUN_ID, SLURM_JOB_ID, torchrun's --rdzv-id or master endpoint, else fresh)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Node name (default: SLURM_NODEID, torchrun's --node-rank, else the host name)."),
+    estimate: Optional[Path] = typer.Option(None, "--estimate", help="`mlcost carbon` or `mlcost compute` JSON: its energy is kept in the row; the summary shows measured / estimated."),
+    summary: Optional[Path] = typer.Option(None, "--summary", help="Total the runs of this ledger (file or folder) instead of running a command."),
+    by: str = typer.Option("command", "--by", help="With --summary: group by command | commit | run."),
     fmt: str = typer.Option("table", "--format", "-f", help="With --summary: table | json | markdown."),
 ) -> None:
-    """Run CMD under codecarbon's offline tracker; append start, duration, kWh, CO2e, exit code and git
-    commit to the ledger (also when CMD fails or is interrupted); exit with CMD's exit code.
+    """Run CMD under codecarbon's offline tracker; record run, node, start, duration, kWh, CO2e, exit code and
+    git commit in the ledger (also when CMD fails or is interrupted); exit with CMD's exit code.
     """
     if summary is not None:
         if cmd:
             raise UsageError("--summary totals a ledger; it does not run a command")
         if fmt not in ("table", "json", "markdown"):
             raise UsageError(f"--format must be table, json or markdown, got {fmt!r}")
+        given = [o for o, v in (("--run-id", run_id), ("--node", node), ("--estimate", estimate)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to a tracked command, not to --summary")
+        from mlcost.ledger import read_ledger
+        from mlcost.ledger_summary import summarize
         from mlcost.render import emit
-        from mlcost.render.carbon import render_summary
-        from mlcost.track import read_ledger, summarize
+        from mlcost.render.ledger import render_summary
 
         emit(render_summary(summarize(read_ledger(summary), by), by, fmt))
         return
     from mlcost import track
 
-    code, row = track.run(list(cmd or []), region=region, ledger=ledger)
-    typer.echo(f"mlcost: {row['energy_kwh'] or '?'} kWh, {row['co2e_kg'] or '?'} kg CO2e, "
-               f"exit {code} -> {ledger}", err=True)
+    code, row = track.run(list(cmd or []), region=region, ledger=ledger, run_id=run_id, node=node, estimate=estimate)
+    if row["write_error"] is None:
+        _say(f"mlcost: {row['energy_kwh'] or '?'} kWh, {row['co2e_kg'] or '?'} kg CO2e, exit {code} -> {ledger}")
+    elif row["written_to"] is not None:
+        _say(f"mlcost: cannot write ledger {ledger} ({row['write_error']}); the row went to {row['written_to']}")
+    else:
+        from mlcost.ledger import row_line
+
+        _say(f"mlcost: cannot write ledger {ledger} ({row['write_error']}) nor a fallback file; the row: {row_line(row)}")
     # sys.exit, not typer.Exit: SystemExit passes every layer untouched and carries CMD's code.
     sys.exit(code)
 

@@ -1,4 +1,4 @@
-"""Render a CarbonEstimate (table, json, markdown), the HF model-card block, and a ledger summary.
+"""Render a CarbonEstimate (table, json, markdown), and the HF model-card block.
 
 Equivalents are put in words people grasp, against Strubell et al. 2019 Table 1:
 "0.1 NY-SF flights; 0.03% of Transformer (big) with NAS".
@@ -147,16 +147,3 @@ def render(est: CarbonEstimate, fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(est)
     return render_table(est)
-
-
-def render_summary(groups: list[dict[str, Any]], by: str, fmt: str) -> str:
-    if fmt == "json":
-        return to_json({"schema": "mlcost.ledger-summary/1", "by": by, "groups": groups})
-    head = (by, "runs", "failed", "duration_s", "energy_kwh", "co2e_kg")
-    body = [(str(g[by]).replace("\n", " "), str(g["runs"]), str(g["failed"]), f"{g['duration_s']:.1f}", f"{g['energy_kwh']:.6g}",
-             f"{g['co2e_kg']:.6g}") for g in groups]
-    if fmt == "markdown":
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-                          *["| " + " | ".join(r) + " |" for r in body]]) + "\n"
-    widths = [max(len(r[c]) for r in [head, *body]) for c in range(len(head))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *body]) + "\n"

@@ -1,0 +1,162 @@
+"""The ledger itself: concurrent writers, torn and short writes, version-1 files, folders, run totals."""
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+import os
+import socket
+
+import pytest
+
+from mlcost import ledger as lg
+from mlcost.errors import InputError, UsageError
+from mlcost.ledger_summary import summarize
+from mlcost.runinfo import comparable_command, identify
+
+V1_HEADER = "start_time,duration_s,energy_kwh,co2e_kg,intensity_g_per_kwh,region,command,exit_code,git_commit,measurement"
+V1_ROWS = ['2024-01-01T00:00:00+00:00,10.0,0.5,0.25,500,US,"python a.py, b",0,abc,codecarbon',
+           "2024-01-02T00:00:00+00:00,20.0,1.5,0.75,500,US,python c.py,1,abc,codecarbon"]
+
+
+def _writer(path, barrier, w, n):
+    barrier.wait()  # all 20 start appending at once
+    for i in range(n):
+        lg.append_row(path, {"run_id": f"w{w}", "node": str(w), "command": f'python -c "print({i})",\n"x"' + "y" * 300,
+                             "exit_code": i, "track_id": f"{w}-{i}", "ended": "exit 0", "energy_kwh": w + i / 100})
+
+
+@pytest.mark.parametrize("start", ["empty folder", "version-1 file"])
+def test_twenty_concurrent_writers_lose_and_interleave_nothing(tmp_path, start):
+    """20 processes x 10 rows; rows hold commas, quotes, newlines and 300+ bytes.  From a version-1 file,
+    the writers also race to upgrade it: exactly one does, the others wait for the new file."""
+    if start == "empty folder":
+        path = lg.target(tmp_path)
+        assert path == tmp_path / f"{socket.gethostname()}.csv"
+    else:
+        path = tmp_path / "old.csv"
+        path.write_text(V1_HEADER + "\n" + "\n".join(V1_ROWS) + "\n")
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(20)
+    procs = [ctx.Process(target=_writer, args=(path, barrier, w, 10)) for w in range(20)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 20
+    rows = lg.read_ledger(tmp_path if start == "empty folder" else path)
+    new = [r for r in rows if r["schema"] == lg.SCHEMA]
+    assert sorted((r["node"], r["exit_code"]) for r in new) == sorted((str(w), str(i)) for w in range(20) for i in range(10))
+    assert all(r["command"] == f'python -c "print({r["exit_code"]})",\n"x"' + "y" * 300 for r in new)
+    assert all(float(r["energy_kwh"]) == int(r["node"]) + int(r["exit_code"]) / 100 for r in new)
+    text = path.read_text()
+    assert text.count("run_id,node,") == 1 and text.startswith(",".join(lg.FIELDS) + "\n")
+    if start == "version-1 file":  # both old rows kept, marked version 1, new columns empty
+        old = [r for r in rows if r["schema"] == "mlcost.ledger/1"]
+        assert [(r["command"], r["energy_kwh"], r["run_id"]) for r in old] == [("python a.py, b", "0.5", ""),
+                                                                            ("python c.py", "1.5", "")]
+        assert len(rows) == 202 and not list(tmp_path.glob(".*upgrade"))
+
+
+def test_a_version_1_ledger_reads_and_sums_as_before(tmp_path, cli):
+    path = tmp_path / "old.csv"
+    path.write_text(V1_HEADER + "\n" + "\n".join(V1_ROWS) + "\n")
+    d = cli("track", "--summary", path, "--by", "commit", "--format", "json").json()
+    assert [(g["commit"], g["runs"], g["failed"], g["energy_kwh"]) for g in d["groups"]] == [("abc", 2, 1, 2.0)]
+    assert path.read_text() == V1_HEADER + "\n" + "\n".join(V1_ROWS) + "\n"  # reading never rewrites
+
+
+def test_torn_row_is_skipped_and_the_next_row_starts_a_line(tmp_path):
+    path = tmp_path / "l.csv"
+    lg.append_row(path, {"run_id": "a", "track_id": "1", "ended": "exit 0"})
+    with open(path, "a") as fh:  # a writer killed mid-row (e.g. an NFS client losing its server)
+        fh.write("b,0,host,1,2024-01-01")
+    lg.append_row(path, {"run_id": "c", "track_id": "2", "ended": "exit 0"})
+    assert [r["run_id"] for r in lg.read_ledger(path)] == ["a", "c"]
+
+
+def test_short_write_on_a_full_disk_is_taken_back(tmp_path, monkeypatch):
+    path = tmp_path / "l.csv"
+    lg.append_row(path, {"run_id": "a", "track_id": "1", "ended": "exit 0"})
+    before = path.read_bytes()
+    real_write = os.write
+    monkeypatch.setattr(lg.os, "write", lambda fd, data: real_write(fd, data[:7]))  # ENOSPC after 7 bytes
+    with pytest.raises(OSError, match="only 7 of"):
+        lg.append_row(path, {"run_id": "b", "track_id": "2", "ended": "exit 0"})
+    assert path.read_bytes() == before
+
+
+def test_running_row_without_an_end_says_so(tmp_path):
+    path = tmp_path / "l.csv"
+    for tid, ended in (("1", lg.RUNNING), ("2", lg.RUNNING), ("1", "exit 0")):
+        lg.append_row(path, {"run_id": "r", "node": tid, "track_id": tid, "ended": ended})
+    assert [(r["node"], r["ended"]) for r in lg.read_ledger(path)] == [("2", lg.NO_END), ("1", "exit 0")]
+    assert len(lg.read_rows(path)) == 3
+
+
+def test_special_files_are_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "f.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        lg.read_ledger(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        lg.check_ledger(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        lg.append_row(fifo, {"run_id": "x"})
+    with pytest.raises(InputError, match="not a regular file"):
+        lg.check_ledger("/dev/null")
+
+
+def test_run_identity_sources_in_order():
+    tr = ["torchrun", "--nnodes=2", "--node_rank", "1", "--nproc-per-node", "4", "--master-addr", "10.0.0.1",
+          "--master_port=1234", "train.py", "--node-rank", "7"]
+    i = identify(tr, env={})
+    assert (i.run_id, i.node, i.processes) == ("torchrun@10.0.0.1:1234", "1", 4)  # the script's own --node-rank ignored
+    i = identify(tr + [], env={"SLURM_JOB_ID": "991", "SLURM_NODEID": "3", "SLURM_NTASKS_PER_NODE": "2(x3)"})
+    assert (i.run_id, i.run_id_source, i.node, i.processes) == ("991", "SLURM_JOB_ID", "3", 4)
+    i = identify(["python", "-m", "torch.distributed.run", "--rdzv-id", "job7", "--nnodes", "1:4", "t.py"], env={})
+    assert (i.run_id, i.run_id_source, i.node_source, i.processes) == ("job7", "torchrun --rdzv-id", "host name", None)
+    i = identify(["python", "t.py"], run_id="mine", node="n1",
+                 env={"TORCHELASTIC_RUN_ID": "te", "SLURM_NTASKS_PER_NODE": "8"})
+    assert (i.run_id, i.node, i.processes, i.processes_source) == ("mine", "n1", 8, "SLURM_NTASKS_PER_NODE")
+    assert identify(["python", "t.py"], env={"TORCHELASTIC_RUN_ID": "te"}).run_id == "te"
+    single = identify(["torchrun", "--nproc-per-node", "2", "t.py"], env={})  # one node: no shared endpoint id
+    assert len(single.run_id) == 12 and single.run_id_source == "fresh" and single.node == socket.gethostname()
+    with pytest.raises(UsageError):
+        identify(["python"], node="a b")
+    assert comparable_command("torchrun --node-rank 1 --nnodes 2 t.py") == "torchrun --nnodes 2 t.py"
+    assert comparable_command("torchrun --node_rank=0 --nnodes 2 t.py") == "torchrun --nnodes 2 t.py"
+
+
+def _row(run, node, start, dur, kwh, **kw):
+    return {"run_id": run, "node": node, "start_time": start, "duration_s": str(dur), "energy_kwh": str(kwh),
+            "co2e_kg": str(kwh / 2), "processes": "2", "exit_code": "0", "ended": "exit 0", "gpus": "8",
+            "command": f"torchrun --node-rank {node} t.py", "git_commit": "c1", **kw}
+
+
+def test_run_totals_split_a_reused_endpoint_and_flag_disagreement():
+    ep = "torchrun@10.0.0.1:29500"
+    rows = [_row(ep, "0", "2024-01-01T00:00:00+00:00", 100, 1.0), _row(ep, "1", "2024-01-01T00:00:05+00:00", 90, 2.0),
+            # the same endpoint an hour later: another job
+            _row(ep, "0", "2024-01-01T01:00:00+00:00", 10, 0.5), _row(ep, "1", "2024-01-01T01:00:01+00:00", 10, 0.25,
+                                                                     git_commit="c2"),
+            _row("j", "0", "2024-01-02T00:00:00+00:00", 10, 1.0, estimate_energy_kwh="4"),
+            _row("j", "0", "2024-01-02T00:00:00+00:00", 10, 1.0, estimate_energy_kwh="4", command="python other.py")]
+    first, second, j = summarize(rows, "run")
+    assert (first["nodes"], first["processes"], first["wall_s"], first["energy_kwh"], first["flags"]) == (
+        2, 4, 100.0, 3.0, [])
+    assert first["gpu_hours"] == pytest.approx(8 * (100 + 90) / 3600)  # 8 GPUs x node seconds / 3600
+    assert second["energy_kwh"] == 0.75 and second["flags"] == ["nodes disagree on the git commit (c1, c2)"]
+    assert j["flags"] == ["nodes disagree on the command (2 different)",
+                          "node 0 reported more than once (each track measures its whole machine)"]
+    assert (j["estimate_energy_kwh"], j["measured_over_estimated"]) == (4.0, 0.5)  # 2 kWh / 4 kWh, counted once
+    by_commit = summarize(rows, "commit")
+    assert [(g["commit"], g["runs"], g["energy_kwh"], g["measured_over_estimated"]) for g in by_commit] == [
+        ("c1", 3, 5.75, 0.5)]
+
+
+def test_fallback_goes_to_a_private_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    path = lg.write_fallback({"run_id": "r", "exit_code": 3})
+    assert path == tmp_path / "state" / "mlcost" / "unsaved-ledger-rows.csv"
+    assert [r["exit_code"] for r in lg.read_ledger(path)] == ["3"]
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
