@@ -225,10 +225,9 @@ def load_estimate(path: Path, region: str | None) -> tuple[float, str]:
         if ce.accelerator is None:
             raise InputError(f"--estimate: {path} names no accelerator; run `mlcost compute` with --gpu, or give "
                              "`mlcost carbon ... --format json` output")
+        est = carbon.from_compute(ce, region=region)  # the energy `mlcost carbon --compute-json` gives
         acc = ce.accelerator
-        est = carbon.estimate(flops=ce.flops, gpu=acc.name, count=acc.count, utilization=acc.utilization,
-                              precision=acc.precision, region=region)
-        kwh, how = est.energy.it_energy_kwh, f"mlcost compute flops on {acc.count} x {acc.name}"
+        kwh, how = est.energy.it_energy_kwh, f"mlcost compute ({ce.method}) on {acc.count} x {acc.name}"
     else:
         raise InputError(f"--estimate: {path} is not mlcost carbon or compute JSON (schema {schema!r})")
     if isinstance(kwh, bool) or not isinstance(kwh, (int, float)) or not math.isfinite(kwh) or kwh < 0:
