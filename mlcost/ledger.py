@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlcost import limits, safeio
 from mlcost.errors import InputError
 
 SCHEMA = "mlcost.ledger/2"
@@ -39,7 +40,6 @@ _HEADERS = {",".join(FIELDS_V1): 1, ",".join(FIELDS): 2}
 _SCHEMAS = ("mlcost.ledger/1", SCHEMA)
 RUNNING = "running"
 NO_END = "no end recorded (still running, or mlcost was killed)"
-MAX_FILE_BYTES = 256 * 2**20  # 256 MiB per ledger file: about a million rows
 MAX_FOLDER_FILES = 10_000
 
 
@@ -47,6 +47,18 @@ def host_file(folder: Path, host: str | None = None) -> Path:
     """The file this machine writes in a ledger folder: ``<hostname>.csv`` (unsafe characters -> '_')."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", host or socket.gethostname())[:100].lstrip(".") or "host"
     return Path(folder) / f"{name}.csv"
+
+
+def folder_or_file(ledger: str | Path) -> Path:
+    """LEDGER as given: a path ending in '/' names a folder, created here (its parent must exist)."""
+    text = os.fspath(ledger)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) and not path.is_dir():
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise InputError(f"cannot create ledger folder {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def target(ledger: Path) -> Path:
@@ -74,9 +86,8 @@ def check_ledger(ledger: Path) -> Path:
         if not parent.is_dir():
             raise InputError(f"cannot create ledger {path}: folder {parent} does not exist")
         return path
-    if not path.is_file():
-        raise InputError(f"ledger {path} is not a regular file")
-    first = _read(path, 4096).split(b"\n", 1)[0].decode("utf-8", "replace")
+    with safeio.open_regular(path, "ledger", limits.MAX_LEDGER_BYTES) as fh:
+        first = fh.readline(4096).decode("utf-8", "replace")
     if first:
         _version(first, path, writing=True)
     return path
@@ -161,30 +172,13 @@ def _upgrade_v1(fd: int, path: Path) -> None:
 
 def _read_fd(fd: int, path: Path) -> str:
     size = os.fstat(fd).st_size
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"ledger {path} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+    if size > limits.MAX_LEDGER_BYTES:
+        raise InputError(f"ledger: {path} is {size} bytes, over the {safeio.size_text(limits.MAX_LEDGER_BYTES)} limit")
     data = os.pread(fd, size, 0)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"cannot read ledger {path}: {exc}") from None
-
-
-def _read(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """Up to LIMIT bytes of PATH, a regular file (a FIFO or device is refused, never waited on)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InputError(f"cannot read ledger {path}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"ledger {path} is not a regular file")
-        if limit == MAX_FILE_BYTES and st.st_size > limit:
-            raise InputError(f"ledger {path} is {st.st_size} bytes, over the {limit}-byte limit")
-        return os.pread(fd, min(st.st_size, limit), 0)
-    finally:
-        os.close(fd)
 
 
 def _parse(text: str, path: Path) -> list[dict[str, str]]:
@@ -227,11 +221,7 @@ def read_rows(ledger: Path) -> list[dict[str, str]]:
     """Every complete row of LEDGER (a file or a folder), ``running`` rows included, in file order."""
     rows: list[dict[str, str]] = []
     for f in files(ledger):
-        try:
-            text = _read(f).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"cannot read ledger {f}: {exc}") from None
-        rows += _parse(text, f)
+        rows += _parse(safeio.read_text(f, "ledger", limits.MAX_LEDGER_BYTES), f)
     return rows
 
 
