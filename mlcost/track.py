@@ -326,22 +326,24 @@ def run(cmd: list[str], *, region: str | None = None, ledger: Path = Path(DEFAUL
             if sigs.seen:  # a forwarded termination: none of CMD's group outlives it
                 _end_group(sigs.child.pid)
         duration = time.monotonic() - t0
+        processes = ident.processes if ident.processes is not None else (counter.count() if counter else 1)
         if tracker is not None:
             energy, gpus, note = stop_tracker(tracker)
-    exit_code = 128 - code if code < 0 else code  # killed by signal N -> 128 + N, like a shell
-    row = {
-        **base,
-        "processes": ident.processes if ident.processes is not None else (counter.count() if counter else 1),
-        "start_time": start.isoformat(timespec="seconds"),
-        "duration_s": f"{duration:.3f}",
-        "energy_kwh": None if energy is None else f"{energy:.9g}",
-        "co2e_kg": None if energy is None else f"{energy * grid.g_per_kwh / 1000:.9g}",
-        "exit_code": exit_code,
-        "ended": ended_text(code, sigs.seen, started),
-        "gpus": gpus,
-        "measurement": note,
-    }
-    return exit_code, finish(path, row)
+        exit_code = 128 - code if code < 0 else code  # killed by signal N -> 128 + N, like a shell
+        row = {
+            **base,
+            "processes": processes,
+            "start_time": start.isoformat(timespec="seconds"),
+            "duration_s": f"{duration:.3f}",
+            "energy_kwh": None if energy is None else f"{energy:.9g}",
+            "co2e_kg": None if energy is None else f"{energy * grid.g_per_kwh / 1000:.9g}",
+            "exit_code": exit_code,
+            "ended": ended_text(code, sigs.seen, started),
+            "gpus": gpus,
+            "measurement": note,
+        }
+        # still under the handlers: a second SIGHUP/SIGTERM while the row is written does not lose it
+        return exit_code, finish(path, row)
 
 
 def _iso3_for(region: str | None) -> str | None:

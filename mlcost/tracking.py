@@ -60,7 +60,7 @@ class Tracking:
     def __init__(self, ledger: str | Path = DEFAULT_LEDGER, region: str | None = None, *, run_id: str | None = None,
                  node: str | None = None, estimate: str | Path | float | None = None, label: str | None = None,
                  group: Any = None) -> None:
-        self.ledger, self.region, self.run_id, self.node = Path(ledger), region, run_id, node
+        self.ledger, self.region, self.run_id, self.node = ledger, region, run_id, node
         self.estimate, self.label, self.group = estimate, label, group
         self.row: dict[str, Any] | None = None
         self.parts: list[dict[str, Any]] | None = None  # rank 0: every rank's outcome, in rank order
@@ -83,9 +83,9 @@ class Tracking:
     def _prepare(self) -> None:
         """Rank 0's checks before the block runs: ledger (the ``running`` row), region, estimate."""
         from mlcost import refdata, track
-        from mlcost.ledger import check_ledger
+        from mlcost.ledger import check_ledger, folder_or_file
 
-        self._path = check_ledger(self.ledger)
+        self._path = check_ledger(folder_or_file(self.ledger))
         self._grid = refdata.grid_intensity(self.region)
         if isinstance(self.estimate, (int, float)) and not isinstance(self.estimate, bool):
             if not self.estimate >= 0 or self.estimate == float("inf"):

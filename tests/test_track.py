@@ -46,8 +46,8 @@ def test_failing_command_keeps_row_and_exit_code(tmp_path):
 
 def test_sigint_reaches_command_and_row_is_kept(tmp_path):
     ledger = tmp_path / "l.csv"
-    p = _track(ledger, sys.executable, "-c", BUSY.format(s=30), start_new_session=True)
-    time.sleep(1.5)
+    p = _track(ledger, sys.executable, "-c", "print('ready', flush=True)\n" + BUSY.format(s=30), start_new_session=True)
+    assert p.stdout.readline() == "ready\n"  # CMD runs: mlcost's handlers are in place (a fixed sleep races a loaded CPU)
     os.kill(p.pid, signal.SIGINT)
     p.communicate(timeout=60)
     assert p.returncode == 130  # like the command: killed by SIGINT -> 128 + 2

@@ -5,6 +5,7 @@ exactly; codecarbon's real path is exercised by tests/test_track*.py.
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -51,9 +52,9 @@ def test_tracking_block_writes_the_same_row_as_the_command(tmp_path, fake_kwh):
 
 
 def test_tracked_decorator_records_a_raising_call_and_reraises(tmp_path, fake_kwh):
-    ledger = tmp_path / "l.csv"
+    ledger = tmp_path / "runs"
 
-    @mlcost.tracked(ledger=ledger, region="FR")
+    @mlcost.tracked(ledger=f"{ledger}/", region="FR")  # 'DIR/': a ledger folder, created on first use
     def train(n):
         if n:
             raise ValueError("boom")
@@ -64,6 +65,7 @@ def test_tracked_decorator_records_a_raising_call_and_reraises(tmp_path, fake_kw
         train(1)
     rows = read_ledger(ledger)
     assert [(r["exit_code"], r["ended"]) for r in rows] == [("0", "exit 0"), ("1", "raised ValueError")]
+    assert [f.name for f in ledger.iterdir()] == [f"{socket.gethostname()}.csv"]
     assert all(r["command"].endswith(" [test_tracked_decorator_records_a_raising_call_and_reraises.<locals>.train]")
                for r in rows)
 

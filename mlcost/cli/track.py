@@ -24,7 +24,7 @@ def _say(text: str) -> None:
 def track_command(
     cmd: Optional[list[str]] = typer.Argument(None, help="The command to run, after --."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region for CO2e: FR, US-VA, gcp:europe-west1, aws:us-east-1 (default: world average)."),
-    ledger: Path = typer.Option(Path("mlcost-ledger.csv"), "--ledger", help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem), to record the run in."),
+    ledger: str = typer.Option("mlcost-ledger.csv", "--ledger", help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem; DIR/ creates it), to record the run in."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Run the row belongs to (default: TORCHELASTIC_RUN_ID, SLURM_JOB_ID, torchrun's --rdzv-id or master endpoint, else fresh)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node name (default: SLURM_NODEID, torchrun's --node-rank, else the host name)."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", help="`mlcost carbon` or `mlcost compute` JSON: its energy is kept in the row; the summary shows measured / estimated."),
@@ -51,8 +51,11 @@ def track_command(
         emit(render_summary(summarize(read_ledger(summary), by), by, fmt))
         return
     from mlcost import track
+    from mlcost.ledger import folder_or_file
 
-    code, row = track.run(list(cmd or []), region=region, ledger=ledger, run_id=run_id, node=node, estimate=estimate)
+    if not cmd:
+        raise UsageError("nothing to run: mlcost track [--region R] [--ledger FILE|DIR] -- CMD ARGS...")
+    code, row = track.run(list(cmd), region=region, ledger=folder_or_file(ledger), run_id=run_id, node=node, estimate=estimate)
     if row["write_error"] is None:
         _say(f"mlcost: {row['energy_kwh'] or '?'} kWh, {row['co2e_kg'] or '?'} kg CO2e, exit {code} -> {ledger}")
     elif row["written_to"] is not None:
