@@ -23,7 +23,7 @@ from mlcost.errors import UsageError
 from mlcost.formats import FORMAT_MODULES, ProfileOptions, detect_format
 from mlcost.results import Profile
 
-_CHOICES = {"backend": ("auto", "fvcore", "torch"), "optimizer": ("sgd", "adam", "adamw"),
+_CHOICES = {"energy_model": ("horowitz",), "backend": ("auto", "fvcore", "torch"), "optimizer": ("sgd", "adam", "adamw"),
             "precision": ("fp32", "bf16", "mixed")}
 
 
@@ -34,7 +34,7 @@ def make_options(**options: Any) -> ProfileOptions:
     if unknown:
         raise UsageError(f"unknown profile option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     for name, allowed in _CHOICES.items():
-        if name in options and options[name] not in allowed:
+        if name in options and options[name] not in allowed and not (name == "energy_model" and options[name] is None):
             raise UsageError(f"{name} must be one of {', '.join(allowed)}, got {options[name]!r}")
     fixed = {k: v for k, v in options.items() if k in known}
     if fixed.get("chip") is not None:
@@ -90,12 +90,16 @@ def profile_path(spec: str | Path, opts: ProfileOptions, as_format: str | None =
 
 
 def _on_chip(prof: Profile, opts: ProfileOptions) -> Profile:
-    """The profile judged on ``opts.chip``: its roofline (costs.roofline) when a chip is given."""
-    if opts.chip is None:
-        return prof
-    from mlcost.costs.roofline import with_roofline
+    """The profile judged on ``opts.chip`` (its roofline, costs.roofline) and by ``opts.energy_model``."""
+    if opts.chip is not None:
+        from mlcost.costs.roofline import with_roofline
 
-    return with_roofline(prof, opts.chip)
+        prof = with_roofline(prof, opts.chip)
+    if opts.energy_model is not None:
+        from mlcost.costs.horowitz import with_energy_model
+
+        prof = with_energy_model(prof, opts.energy_model)
+    return prof
 
 
 def _profile_module(module: Any, inputs: Any, opts: ProfileOptions) -> Profile:

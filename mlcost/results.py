@@ -108,6 +108,7 @@ class Profile:
     # roofline is computed from.  Not in the JSON itself (the roofline object carries them).
     calls: tuple = field(default=(), compare=False, repr=False)
     roofline: dict[str, Any] | None = None  # costs.roofline.analyse(): present with --chip
+    energy_model: dict[str, Any] | None = None  # costs.horowitz.estimate(): present with --energy-model horowitz
 
     @property
     def flops_training_step(self) -> int | None:
@@ -151,6 +152,7 @@ class Profile:
             "assumptions": list(self.assumptions),
             "details": self.details,
             **({"roofline": self.roofline} if self.roofline is not None else {}),
+            **({"energy_model": self.energy_model} if self.energy_model is not None else {}),
         }
 
     @classmethod
@@ -193,6 +195,7 @@ class Profile:
                 details=dict(data.get("details") or {}),
                 training=bool(data.get("training", False)),
                 roofline=dict(data["roofline"]) if isinstance(data.get("roofline"), dict) else None,
+                energy_model=dict(data["energy_model"]) if isinstance(data.get("energy_model"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed mlcost profile: {type(exc).__name__}: {exc}") from None

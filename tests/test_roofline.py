@@ -268,3 +268,41 @@ def test_compute_prints_the_training_floor_beside_the_utilization_estimate(tmp_p
     assert any("cannot reach the assumed utilization" in a for a in d["assumptions"])
     table = run_cli("compute", "--profile", prof, "--samples", "1000000", "--gpu", "h100")
     assert "roofline floor" in table.stdout and "GPU-hours" in table.stdout
+
+
+# --- --energy-model horowitz ---
+
+def test_horowitz_energy_split_by_hand():
+    from mlcost.costs import horowitz
+
+    with torch.device("meta"):
+        model, x = nn.Linear(64, 32), torch.empty(8, 64)
+    est = horowitz.estimate(count_module(model, (x,), backend="torch").calls)
+    # 16,384 fp32 MACs x (3.7 pJ mult + 0.9 pJ add) (Horowitz 2014 Fig. 1.1.9)
+    assert est["arithmetic_j"] == pytest.approx(8 * 64 * 32 * 4.6e-12)
+    # 11,392 bytes x 100 pJ / 8 B (1 MB cache) and x (1.3 + 2.6) / 2 nJ / 8 B (DRAM)
+    assert est["sram_j"] == pytest.approx(11392 * 12.5e-12)
+    assert est["dram_j"] == pytest.approx(11392 * 243.75e-12)
+    assert est["total_range_j"] == pytest.approx([est["arithmetic_j"] + est["sram_j"] + 11392 * 162.5e-12,
+                                                  est["arithmetic_j"] + est["sram_j"] + 11392 * 325e-12])
+    assert est["data_movement_share"] == pytest.approx(1 - est["arithmetic_share"]) and est["data_movement_share"] > 0.9
+
+
+def test_cli_energy_model_and_bf16_note(tmp_path):
+    from tests._cli import run_cli
+
+    r = run_cli("profile", "tests/models/tiny.py:build", "--energy-model", "horowitz", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    em = r.json()["energy_model"]
+    # tiny: 384 MACs x 4.6 pJ + 32 ReLU FLOPs x 0.9 pJ; 1,456 bytes
+    assert em["arithmetic_j"] == pytest.approx((384 * 4.6 + 32 * 0.9) * 1e-12)
+    assert em["bytes"] == 1456
+    bad = run_cli("profile", "tests/models/tiny.py:build", "--energy-model", "sze")
+    assert bad.exit_code == 2 and "horowitz" in bad.stderr
+    from mlcost.costs import horowitz
+
+    with torch.device("meta"):
+        m, x = nn.Linear(4, 4, bias=False).to(torch.bfloat16), torch.empty(2, 4, dtype=torch.bfloat16)
+    est = horowitz.estimate(count_module(m, (x,), backend="torch").calls)
+    assert est["arithmetic_j"] == pytest.approx(2 * 4 * 4 * 1.5e-12)  # FP16 figures: 1.1 + 0.4 pJ per MAC
+    assert est["notes"] == ["bfloat16 arithmetic at the FP16 figures (the table gives no bfloat16)"]

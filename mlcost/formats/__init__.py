@@ -48,6 +48,7 @@ class ProfileOptions:
     # --chip NAME: the accelerator the profile is judged on (roofline time floors, memory fits), resolved
     # with refdata.find_accelerator; None: no chip
     chip: str | None = None
+    energy_model: str | None = None  # "horowitz": a first-principles energy split (costs.horowitz); None: none
 
 
 _ENTRY = re.compile(r"^(?P<target>.+?):(?P<factory>[A-Za-z_][A-Za-z0-9_.]*)$")

@@ -118,6 +118,10 @@ def _summary(profile: Profile) -> list[tuple[str, str]]:
         from mlcost.render import roofline as rr
 
         rows += rr.summary(profile.roofline)
+    if profile.energy_model:
+        from mlcost.render import roofline as rr
+
+        rows.append(rr.energy_row(profile.energy_model))
     return rows
 
 

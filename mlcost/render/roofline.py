@@ -11,14 +11,21 @@ from mlcost.units import format_bytes, format_si
 TOP_OPERATORS = 8
 
 
+def format_small(value: float | None, unit: str) -> str:
+    """Values below 1000 with sub-unit prefixes: (1.2e-5, 's') -> '12 µs', (2.5, 'J') -> '2.5 J'."""
+    if value is None:
+        return "—"
+    for prefix, scale in (("k", 1e3), ("", 1.0), ("m", 1e-3), ("µ", 1e-6), ("n", 1e-9)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value / 1e-12:.3g} p{unit}"
+
+
 def format_seconds(seconds: float | None) -> str:
     """1.2e-5 -> '12 µs', 0.0034 -> '3.4 ms', 2.5 -> '2.5 s'."""
-    if seconds is None:
-        return "—"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+    if seconds is not None and abs(seconds) >= 1000:
+        return f"{seconds:.4g} s"
+    return format_small(seconds, "s")
 
 
 def _intensity(value: float | None) -> str:
@@ -30,8 +37,8 @@ def summary(roof: dict[str, Any]) -> list[tuple[str, str]]:
     chip = roof["chip"]
     peaks = ", ".join(f"{p} {v / 1e12:g} TFLOP/s" for p, v in chip["peak_flops_per_s"].items()) or "—"
     rows = [
-        ("chip", f"{chip['name']}: {peaks}, {chip['bandwidth_bytes_per_s'] / 1e9:g} GB/s "
-                 f"(ridge {chip['ridge_flops_per_byte']:.3g} FLOP/B)"),
+        ("chip", f"{chip['name']}: {peaks}, {chip['bandwidth_bytes_per_s'] / 1e9:g} GB/s"),
+        ("ridge point", f"{chip['ridge_flops_per_byte']:.3g} FLOP/B (above: compute-bound)"),
         ("time floor", f"{format_seconds(roof['seconds_floor'])} "
                        f"({100 * roof['memory_bound_share']:.0f}% memory-bound, "
                        f"{100 * roof['compute_bound_share']:.0f}% compute-bound)"),
@@ -42,6 +49,14 @@ def summary(roof: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("step floor", f"forward {format_seconds(phases.get('forward', {}).get('seconds_floor', 0.0))}"
                                    f" + backward {format_seconds(phases['backward']['seconds_floor'])}"))
     return rows
+
+
+def energy_row(em: dict[str, Any]) -> tuple[str, str]:
+    """The --energy-model summary row: joules and the arithmetic / data-movement split."""
+    lo, hi = em["total_range_j"]
+    return ("energy (45 nm)", f"{format_small(em['total_j'], 'J')} ({format_small(lo, 'J')}–{format_small(hi, 'J')}): "
+                              f"{100 * em['arithmetic_share']:.0f}% arithmetic, "
+                              f"{100 * em['data_movement_share']:.0f}% data movement")
 
 
 def module_rows(roof: dict[str, Any], depth: int) -> list[list[str]]:

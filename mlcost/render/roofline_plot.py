@@ -8,7 +8,6 @@ of the model's time floor; operators that move data but compute nothing sit on t
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "", force: b
 
 def roofline_figure(roof: dict[str, Any], *, title: str = ""):
     """The Figure plot_roofline saves; operator points carry gid 'op:NAME'."""
-    from mlcost.render.plot import _pyplot
+    from mlcost.render.plot import _place_labels, _pyplot
     from mlcost.render.roofline import format_seconds
 
     plt = _pyplot()
@@ -50,7 +49,7 @@ def roofline_figure(roof: dict[str, Any], *, title: str = ""):
     xs = [o["intensity"] for o in ops if o["intensity"]]
     top = max(peaks.values())
     lo_x = min([0.01, *(x / 3 for x in xs)])
-    hi_x = max([10 * top / bw, *(x * 3 for x in xs)])
+    hi_x = max([10 * top / bw, *(x * 10 for x in xs)])
     edge = lo_x * 1.5  # where operators with 0 FLOPs are drawn
 
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
@@ -68,11 +67,11 @@ def roofline_figure(roof: dict[str, Any], *, title: str = ""):
         size = 30 + 1200 * o["share"] / biggest
         ax.scatter([x], [y], s=size, alpha=0.55, color="#d62728" if o["bound"] == "memory" else "#ff9f1c",
                    edgecolor="black", linewidth=0.5, zorder=3, gid=f"op:{o['op']}")
+    labels = []
     for o in sorted(ops, key=lambda o: -o["share"])[:LABELLED]:
         x = o["intensity"] or edge
         y = o["flops"] / o["seconds_floor"] if o["flops"] else bw * edge
-        ax.annotate(f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%", (x, y), textcoords="offset points",
-                    xytext=(8, -4), fontsize=8, color="#333333")
+        labels.append((x, y, f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%"))
     ax.scatter([], [], s=80, color="#d62728", alpha=0.55, edgecolor="black", label="memory-bound operator")
     ax.scatter([], [], s=80, color="#ff9f1c", alpha=0.55, edgecolor="black", label="compute-bound operator")
     ax.set_xlim(lo_x, hi_x)
@@ -87,6 +86,5 @@ def roofline_figure(roof: dict[str, Any], *, title: str = ""):
     fig.text(0.99, 0.01, "point area: share of the time floor; operators with 0 FLOPs (copies) on the left edge; "
              "peaks and bandwidth: reference_data/hardware.csv", ha="right", fontsize=7, color="#666666")
     fig.tight_layout()
-    if not math.isfinite(hi_x):  # pragma: no cover - intensities are finite by construction
-        raise UsageError("--plot: non-finite intensity")
+    _place_labels(ax, sorted(labels), obstacles=[ax.get_legend()])  # no label over another, a marker or the legend
     return fig
