@@ -119,6 +119,7 @@ def identify(cmd: list[str], run_id: str | None = None, node: str | None = None,
         nd, nsrc = tr["node-rank"], "torchrun --node-rank"
     else:
         nd, nsrc = socket.gethostname(), "host name"
+    nd = re.sub(r"[\s,]+", "_", nd.strip())[:128] or "?"  # one word: a row's `node` lists names with spaces
     nproc = _leading_int(tr.get("nproc-per-node"))
     if nproc is not None:
         procs, psrc = nproc, "torchrun --nproc-per-node"

@@ -187,11 +187,13 @@ def measurement(tracker: Any) -> str:
 
 
 def gpus_measured(tracker: Any) -> int:
-    """How many GPUs codecarbon measured (0 on a machine without any it can read)."""
+    """How many GPUs codecarbon measured: those it monitors (its gpu_ids, which follow CUDA_VISIBLE_DEVICES),
+    else every GPU it found; 0 on a machine without any it can read."""
     n = 0
     for hw in getattr(tracker, "_hardware", []) or []:
         if type(hw).__name__ == "GPU":
-            n += int(getattr(hw, "num_gpus", 0) or 0)
+            ids = getattr(hw, "gpu_ids", None)
+            n += len(ids) if ids is not None else int(getattr(hw, "num_gpus", 0) or 0)
     return n
 
 

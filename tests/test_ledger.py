@@ -123,6 +123,7 @@ def test_run_identity_sources_in_order():
     assert len(single.run_id) == 12 and single.run_id_source == "fresh" and single.node == socket.gethostname()
     with pytest.raises(UsageError):
         identify(["python"], node="a b")
+    assert identify(["torchrun", "--node-rank", "0 1", "--nnodes", "2", "t.py"], env={}).node == "0_1"  # one word
     assert comparable_command("torchrun --node-rank 1 --nnodes 2 t.py") == "torchrun --nnodes 2 t.py"
     assert comparable_command("torchrun --node_rank=0 --nnodes 2 t.py") == "torchrun --nnodes 2 t.py"
 
@@ -160,3 +161,27 @@ def test_fallback_goes_to_a_private_folder(tmp_path, monkeypatch):
     assert path == tmp_path / "state" / "mlcost" / "unsaved-ledger-rows.csv"
     assert [r["exit_code"] for r in lg.read_ledger(path)] == ["3"]
     assert (path.parent.stat().st_mode & 0o777) == 0o700
+
+
+def test_carbon_ledger_reads_a_folder_with_typed_new_columns(tmp_path, cli):
+    lg.append_row(lg.target(tmp_path), {"run_id": "r", "node": "0", "processes": 2, "gpus": 8, "energy_kwh": 0.5,
+                                        "estimate_energy_kwh": 1.5, "exit_code": 0, "ended": "exit 0", "track_id": "t"})
+    [m] = cli("carbon", "--energy-kwh", "1", "--ledger", tmp_path, "--format", "json").json()["measured"]
+    assert (m["processes"], m["gpus"], m["energy_kwh"], m["estimate_energy_kwh"], m["schema"]) == (
+        2, 8, 0.5, 1.5, "mlcost.ledger/2")
+
+
+def test_gpus_measured_follows_the_gpus_codecarbon_monitors():
+    from mlcost.track import gpus_measured
+
+    class GPU:  # codecarbon.external.hardware.GPU's two attributes that say how many it measures
+        def __init__(self, ids, n):
+            self.gpu_ids, self.num_gpus = ids, n
+
+    class CPU:
+        pass
+
+    tracker = type("T", (), {"_hardware": [CPU(), GPU([0, 3], 8)]})()
+    assert gpus_measured(tracker) == 2  # CUDA_VISIBLE_DEVICES=0,3 on an 8-GPU host
+    tracker._hardware = [GPU(None, 8)]
+    assert gpus_measured(tracker) == 8

@@ -33,6 +33,12 @@ with mlcost.tracking(ledger=sys.argv[1], region="FR") as t:
 assert x.item() == 10, x  # 1 + 2 + 3 + 4
 if dist.get_rank() == 0:
     print("API", json.dumps({"row": t.row, "parts": t.parts}), flush=True)
+try:  # one rank fails inside the block: every rank still leaves it together, rank 0 records how
+    with mlcost.tracking(ledger=sys.argv[1], region="FR", label="fails"):
+        if dist.get_rank() == 3:
+            raise ValueError("rank 3 failed")
+except ValueError:
+    pass
 dist.destroy_process_group()
 """
 
@@ -93,7 +99,8 @@ def test_two_node_torchrun_job_is_one_run_in_the_summary(tmp_path, cli):
     # The Python API inside the same job: one row for the job, from the one measuring rank of each node.
     [api_line] = [line for line in outs[0][0].splitlines() + outs[1][0].splitlines() if line.startswith("API ")]
     api = json.loads(api_line[4:])
-    [row] = read_ledger(tmp_path / "api.csv")
+    row, failed = read_ledger(tmp_path / "api.csv")
+    assert (failed["exit_code"], failed["ended"], failed["processes"]) == ("1", "rank 3: raised ValueError", "4")
     assert (row["node"], row["processes"], row["exit_code"], row["ended"]) == ("0 1", "4", "0", "exit 0")
     assert [p["measured"] for p in api["parts"]] == [True, False, True, False]  # global ranks 0 and 2: local rank 0
     measured = [p["energy"] for p in api["parts"] if p["measured"]]

@@ -307,9 +307,10 @@ def with_measured(est: CarbonEstimate, rows: Iterable[dict[str, Any]]) -> Carbon
     typed = []
     for r in rows:
         m = dict(r)
-        for k in ("duration_s", "energy_kwh", "co2e_kg", "intensity_g_per_kwh"):
+        for k in ("duration_s", "energy_kwh", "co2e_kg", "intensity_g_per_kwh", "estimate_energy_kwh"):
             m[k] = num(m.get(k))
-        m["exit_code"] = num(m.get("exit_code"), int)
+        for k in ("exit_code", "processes", "gpus"):
+            m[k] = num(m.get(k), int)
         typed.append(m)
     return replace(est, measured=tuple(typed))
 
