@@ -123,7 +123,7 @@ def test_gpt2_small_counted(tmp_path):
     linear = 768 * 2304 + 768 * 768 + 768 * 3072 + 3072 * 768  # c_attn, c_proj, c_fc, mlp c_proj weights
     assert _op_macs(prof) == {
         "aten::addmm": s * 12 * linear,  # 10,871,635,968
-        "aten::mm": s * 50257 * 768,  # tied LM head
+        "aten::linear": s * 50257 * 768,  # tied LM head (nn.Linear; GPT-2's Conv1D blocks call addmm)
         "aten::bmm": 2 * 12 * s * s * 768,  # q @ k^T and attn @ v, all heads
     }
     assert prof.macs_forward == sum(_op_macs(prof).values())
@@ -154,7 +154,7 @@ def test_default_inputs_and_llama_counts(tmp_path):
     s = 512  # min(512, max_position_embeddings 4096)
     assert prof.inputs[0].shape == (1, s) and prof.params.total == 6_738_415_616
     linear = 4 * 4096 * 4096 + 3 * 4096 * 11008
-    assert _op_macs(prof) == {"aten::mm": s * (32 * linear + 32000 * 4096), "aten::bmm": 2 * 32 * s * s * 4096}
+    assert _op_macs(prof) == {"aten::linear": s * (32 * linear + 32000 * 4096), "aten::bmm": 2 * 32 * s * s * 4096}
     assert any("seq_len 512 = min(512, max_position_embeddings 4096) by default" in a for a in prof.assumptions)
 
 
@@ -162,13 +162,13 @@ def test_bert_and_t5_counted(tmp_path):
     s = 32
     bert = _profile(tmp_path / "b", BERT_BASE, seq_len=s, batch_size=2)
     assert bert.inputs[0].shape == (2, s) and bert.params.total == 109_482_240
-    assert _op_macs(bert) == {"aten::addmm": 2 * s * 12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 768 * 768,  # + pooler (1 token per row)
+    assert _op_macs(bert) == {"aten::linear": 2 * s * 12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 768 * 768,  # + pooler (1 token per row)
                               "aten::bmm": 2 * 2 * 12 * s * s * 768}
     t5 = _profile(tmp_path / "t", T5_SMALL, seq_len=s)
     assert [i.name for i in t5.inputs] == ["input_ids", "decoder_input_ids"]
     enc = 4 * 512 * 512 + 2 * 512 * 2048
     dec = 8 * 512 * 512 + 2 * 512 * 2048  # self-attn 4, cross-attn q/o 2 + k/v on the encoder output 2 (same length)
-    assert _op_macs(t5) == {"aten::mm": s * (6 * enc + 6 * dec + 32128 * 512), "aten::bmm": 3 * 6 * 2 * s * s * 512}
+    assert _op_macs(t5) == {"aten::linear": s * (6 * enc + 6 * dec + 32128 * 512), "aten::bmm": 3 * 6 * 2 * s * s * 512}
 
 
 def test_mixtral_active_and_all_experts_flops(tmp_path):

@@ -35,27 +35,21 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
     module.train(training)  # eval for inference counts (batch-norm running stats), train for a step
     try:
         fv = None
-        if backend == "fvcore" or (backend == "auto" and not training):
+        if backend == "fvcore":  # only on request: auto is the dispatch counter (same totals, rows, memory)
             reason = _fvcore_blocker(args, kwargs, training)
             if reason is None:
                 try:
                     from mlcost.counting import fvcore_backend
 
                     fv = fvcore_backend.run(module, args)
-                except Exception as exc:  # tracing failed: fall back, and say why
+                except Exception as exc:  # tracing failed: say why, in one line
                     reason = f"jit tracing failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
             if fv is None:
-                if backend == "fvcore":
-                    on_meta = any(t.is_meta for t in (*module.parameters(), *args) if hasattr(t, "is_meta"))
-                    raise UsageError(f"the fvcore backend cannot count this model: {reason}; use --backend torch"
-                                     + (", or --device cpu (jit tracing fails on meta tensors for some ops, "
-                                        "convolutions among them)" if on_meta else ""))
-                notes.append(f"backend auto: torch dispatch, because fvcore could not be used: {reason}")
-            else:
-                notes.append("backend: fvcore (jit trace) with mlcost's operator handles" +
-                             ("; chosen by auto because tracing succeeded" if backend == "auto" else ""))
-        elif backend == "auto":
-            notes.append("backend auto: torch dispatch, because --training needs backward FLOPs")
+                on_meta = any(t.is_meta for t in (*module.parameters(), *args) if hasattr(t, "is_meta"))
+                raise UsageError(f"the fvcore backend cannot count this model: {reason}; use --backend torch"
+                                 + (", or --device cpu (jit tracing fails on meta tensors for some ops, "
+                                    "convolutions among them)" if on_meta else ""))
+            notes.append("backend: fvcore (jit trace) with mlcost's operator handles")
         try:
             dr = dispatch.run(module, args, kwargs, training=training)
         except UsageError:

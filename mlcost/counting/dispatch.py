@@ -67,8 +67,11 @@ def _schema_args(func, args, kwargs) -> list:
     return out
 
 
-# torch functions counted whole (their aten decomposition differs by device), with their arg names
+# torch functions counted whole (their aten decomposition differs by device: F.linear is addmm on a 2-D
+# input, view + mm elsewhere, t + matmul on meta), with their arg names; the jit trace (fvcore) records
+# the same names, so operator rows read alike on every torch backend
 _WHOLE = {
+    F.linear: ("aten::linear", ("input", "weight", "bias")),
     F.scaled_dot_product_attention: ("aten::scaled_dot_product_attention",
                                      ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")),
     F.rms_norm: ("aten::rms_norm", ("input", "normalized_shape", "weight", "eps")),
@@ -89,6 +92,7 @@ class CountingMode(TorchDispatchMode):
         self.peak = 0
         self.known_storages: set[int] = set()  # params, buffers, inputs: not activations
         self._cache: dict = {}
+        self.owner: str | None = None  # backward: the whole function whose autograd node is running
 
     def modules(self) -> list[str]:
         """The running module and all its ancestors: a subtree's count always covers its children's, even
@@ -128,6 +132,8 @@ class CountingMode(TorchDispatchMode):
             if hit is None:
                 hit = self._cache[func] = lookup(str(func.name() if hasattr(func, "name") else func))
             op, formula = hit
+            if self.owner is not None:  # a whole function's backward files under its forward's row
+                op = self.owner
             if formula is None or formula.__name__ != "_zero" or op in LISTED_FREE:  # embedding: a 0-cost row
                 outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
                 self.record(op, formula, _schema_args(func, args, kwargs), outs)
@@ -166,7 +172,7 @@ class CountingMode(TorchDispatchMode):
 
 
 class WholeFunctions(TorchFunctionMode):
-    """Counts SDPA / rms_norm as one op each, so meta, CPU and the jit graph all agree."""
+    """Counts linear / SDPA / rms_norm as one op each, so meta, CPU and the jit graph all agree."""
 
     def __init__(self, mode: CountingMode):
         super().__init__()
@@ -186,7 +192,33 @@ class WholeFunctions(TorchFunctionMode):
         norm = [_ts(args[i]) if i < len(args) else _ts(kwargs.get(p)) for i, p in enumerate(params)]
         op, formula = lookup(name)
         self.mode.record(op, formula, norm, [_ts(out)] if isinstance(out, torch.Tensor) else [])
+        if isinstance(out, torch.Tensor) and out.grad_fn is not None:
+            _own_backward(self.mode, op, out, (*args, *kwargs.values()))
         return out
+
+
+def _own_backward(mode: CountingMode, op: str, out, inputs) -> None:
+    """File the backward of one whole-function call under OP: hooks on the autograd nodes the call
+    created (from OUT's grad_fn back to, not including, the nodes its inputs came from) name the
+    backward ops they run.  So linear's grad mm/sum read as aten::linear, and SDPA's backward is one
+    row whether it ran fused (CPU) or decomposed (meta): forward and backward rows agree by name."""
+    stop = {id(t.grad_fn) for t in inputs if isinstance(t, torch.Tensor) and t.grad_fn is not None}
+    todo, seen = [out.grad_fn], set()
+
+    def enter(*_):
+        mode.owner = op
+
+    def leave(*_):
+        mode.owner = None
+
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in stop or id(node) in seen or type(node).__name__ == "AccumulateGrad":
+            continue
+        seen.add(id(node))
+        node.register_prehook(enter)
+        node.register_hook(leave)
+        todo.extend(fn for fn, _ in node.next_functions)
 
 
 class _BackwardTracker(ModuleTracker):
