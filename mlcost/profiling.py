@@ -84,7 +84,10 @@ def profile(module_or_path: Any, inputs: Any = None, *, as_format: str | None = 
 
 def profile_path(spec: str | Path, opts: ProfileOptions, as_format: str | None = None) -> Profile:
     """Profile a model file, folder or entry point: detect its format and hand it to that format's module."""
+    from mlcost.formats import options
+
     fmt = detect_format(spec, as_format)
+    options.check(fmt, opts)  # an option this format cannot apply is refused before anything is read
     module = importlib.import_module(f"mlcost.formats.{FORMAT_MODULES[fmt]}")
     return _on_chip(module.profile_file(spec, opts), opts)
 
@@ -103,8 +106,9 @@ def _on_chip(prof: Profile, opts: ProfileOptions) -> Profile:
 
 
 def _profile_module(module: Any, inputs: Any, opts: ProfileOptions) -> Profile:
-    from mlcost.formats import torch_entry
+    from mlcost.formats import options, torch_entry
 
+    options.check("module", opts)
     torch = torch_entry._torch()
     if not isinstance(module, torch.nn.Module):
         raise UsageError(f"mlcost.profile expects an nn.Module or a path, got {type(module).__name__}")

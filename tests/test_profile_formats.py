@@ -73,10 +73,11 @@ def test_state_dict_params_dtypes_bytes(cli, tmp_path):
     assert d["memory"]["weights_bytes"] == 144 * 4 + 68 * 2  # 712
     assert d["flops"]["forward"] is None and d["macs"]["forward"] is None
     assert any("FLOPs need the architecture" in a for a in d["assumptions"])
-    # --training on a file of tensors cannot be honoured: the profile says so instead of dropping it
-    t = cli("profile", path, "--training", "-f", "json").json()
-    assert t["memory"]["training_peak_bytes"] is None and t["params"]["total"] == 212
-    assert any(a.startswith("--training ignored") for a in t["assumptions"])
+    # --training on a file of tensors cannot be honoured: a usage error, not a profile that drops it
+    t = cli("profile", path, "--training", "-f", "json")
+    assert t.exit_code == 2 and t.stdout == ""
+    assert t.stderr.strip() == (f"mlcost: error: --training needs a forward to run, and {path} holds tensors only "
+                                "(state_dict format): profile the model's factory (file.py:build) instead")
 
 
 def test_state_dict_tied_weights_counted_once(cli, tmp_path):

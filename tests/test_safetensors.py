@@ -194,8 +194,11 @@ def test_llama2_7b_with_rotary_buffers(tmp_path):
     assert prof.details["buffers"]["elements"] == 32 * 64 == 6_738_417_664 - LLAMA2_7B_PARAMS
 
 
-def test_seq_len_is_ignored_and_said(tmp_path):
+def test_seq_len_is_refused_naming_the_format(tmp_path):
+    import mlcost
+    from mlcost.errors import UsageError
+
     p = tmp_path / "x.safetensors"
     write_st(p, {"w": ("F32", (2,))})
-    prof = profile_file(p, ProfileOptions(seq_len=128))
-    assert prof.assumptions[0] == "--seq-len ignored: no graph to run"
+    with pytest.raises(UsageError, match=r"--seq-len does not apply to a safetensors checkpoint \(safetensors format\)"):
+        mlcost.profile(p, seq_len=128)

@@ -87,6 +87,12 @@ def compute_command(
     input_dtype: list[str] = typer.Option([], "--input-dtype", help="Input dtype per --input-shape (default float32)."),
     arg: list[str] = typer.Option([], "--arg", help="key=value passed to the model factory (repeatable)."),
     backend: str = typer.Option("auto", "--backend", help="Counting backend for MODEL: auto|fvcore|torch."),
+    device: str = typer.Option("meta", "--device", help="Where to build MODEL (as in `mlcost profile`): meta or cpu."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per batch of the profiled MODEL (Hugging Face)."),
+    dim: list[str] = typer.Option([], "--dim", help="ONNX MODEL: NAME=VALUE for a symbolic input dimension (repeatable)."),
+    as_format: Optional[str] = typer.Option(None, "--as", help="Read MODEL as this format (as in `mlcost profile`)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face MODEL: allow its own Python code to run."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="torch.save MODEL: allow unpickling (only for files you trust)."),
     profile: Optional[Path] = typer.Option(None, "--profile", help="A profile written by `mlcost profile --format json`."),
     flops_per_sample: Optional[str] = typer.Option(None, "--flops-per-sample", help="Forward FLOPs per sample (or per token with --tokens)."),
     samples: Optional[str] = typer.Option(None, "--samples", help="Training examples per epoch (counting)."),
@@ -94,7 +100,8 @@ def compute_command(
     epochs: Optional[str] = typer.Option(None, "--epochs", help="Passes over the data (default 1)."),
     params: Optional[str] = typer.Option(None, "--params", help="Parameters N for C = 6·N·D (e.g. 7B, 1e9)."),
     layers: Optional[str] = typer.Option(None, "--layers", help="n_layer, for Kaplan's attention term."),
-    seq_len: Optional[str] = typer.Option(None, "--seq-len", help="n_ctx (tokens per sequence), for the attention term."),
+    seq_len: Optional[str] = typer.Option(None, "--seq-len", help="Tokens per training sequence: the profiled MODEL's "
+                                          "input length (as in `mlcost profile`), or n_ctx of the 6ND attention term."),
     d_model: Optional[str] = typer.Option(None, "--d-model", help="d_model (= d_attn), for the attention term."),
     gpu: Optional[str] = typer.Option(None, "--gpu", "--chip", help="Accelerator (see `mlcost reference hardware`): a100, h100, v100, tpu v3 ... With a --profile made by `profile --training --chip`, its roofline floor is printed beside the estimate."),
     count: Optional[str] = typer.Option(None, "--count", help="Number of accelerators (default 1)."),
@@ -124,10 +131,18 @@ def compute_command(
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot: {plot} must end in .png or .svg")
     method = _choose_method(model, profile, flops_per_sample, params, hours, days)
-    if model is None and (input_shape or input_dtype or arg):
-        raise UsageError("--input-shape, --input-dtype and --arg describe a MODEL to profile; none was given")
-    if params is None and any(v is not None for v in (layers, seq_len, d_model)):
-        raise UsageError("--layers, --seq-len and --d-model add the attention term to --params/--tokens (6ND)")
+    profile_inputs = [n for n, v in (("--input-shape", input_shape), ("--input-dtype", input_dtype), ("--arg", arg),
+                                     ("--backend", backend != "auto"), ("--device", device != "meta"),
+                                     ("--batch-size", batch_size is not None), ("--dim", dim), ("--as", as_format),
+                                     ("--trust-remote-code", trust_remote_code), ("--trust-pickle", trust_pickle)) if v]
+    if model is None and profile_inputs:
+        raise UsageError(f"{', '.join(profile_inputs)} describe{'s' if len(profile_inputs) == 1 else ''} a MODEL to "
+                         "profile; none was given")
+    if params is None and any(v is not None for v in (layers, d_model)):
+        raise UsageError("--layers and --d-model add the attention term to --params/--tokens (6ND)")
+    if seq_len is not None and model is None and params is None:
+        raise UsageError("--seq-len is tokens per training sequence: of a MODEL to profile, or n_ctx of the "
+                         "--params/--tokens attention term; neither was given")
     n_samples = parse_count(samples, "--samples") if samples is not None else None
     n_tokens = parse_count(tokens, "--tokens") if tokens is not None else None
     util = parse_fraction(utilization, "--utilization") if utilization is not None else None
@@ -153,11 +168,18 @@ def compute_command(
             raise UsageError("give --samples or --tokens, not both")
         if model is not None or profile is not None:
             if model is not None:
+                from mlcost.cli.profile import _positive, parse_dims
                 from mlcost.profiling import profile as run_profile
 
+                if shape["seq_len"] is not None and not isinstance(shape["seq_len"], int):
+                    raise UsageError(f"--seq-len must be a whole number of tokens, got {seq_len}")
+
                 prof = run_profile(
-                    model, input_shapes=tuple(_shape(s) for s in input_shape), input_dtypes=tuple(input_dtype),
-                    factory_args=_args(arg), backend=backend,
+                    model, as_format=as_format, input_shapes=tuple(_shape(s) for s in input_shape),
+                    input_dtypes=tuple(input_dtype), factory_args=_args(arg), backend=backend, device=device,
+                    dims=parse_dims(dim), seq_len=_positive(shape["seq_len"], "--seq-len"),
+                    batch_size=_positive(batch_size, "--batch-size"),
+                    trust_remote_code=trust_remote_code, trust_pickle=trust_pickle,
                 )
             else:
                 prof = _load_profile(profile)

@@ -51,6 +51,19 @@ def parse_literal(value: str) -> object:
         return value
 
 
+def parse_dims(pairs: list[str]) -> dict[str, int]:
+    """--dim NAME=VALUE pairs -> {NAME: VALUE} (positive integers)."""
+    dims: dict[str, int] = {}
+    for d in pairs:
+        k, v = parse_kv(d, "--dim")
+        try:
+            dims[k] = int(v)
+        except ValueError:
+            raise UsageError(f"--dim {d!r}: the value must be an integer") from None
+        _positive(dims[k], f"--dim {k}")
+    return dims
+
+
 def _positive(value: Optional[int], option: str) -> Optional[int]:
     if value is not None and value <= 0:
         raise UsageError(f"{option} must be a positive integer, got {value}")
@@ -136,14 +149,7 @@ def profile_command(
         from mlcost.refdata import find_accelerator
 
         chip = find_accelerator(chip).name  # an unknown name fails before the model is built
-    dims: dict[str, int] = {}
-    for d in dim:
-        k, v = parse_kv(d, "--dim")
-        try:
-            dims[k] = int(v)
-        except ValueError:
-            raise UsageError(f"--dim {d!r}: the value must be an integer") from None
-        _positive(dims[k], f"--dim {k}")
+    dims = parse_dims(dim)
     opts = ProfileOptions(
         input_shapes=tuple(parse_shape(s) for s in input_shape),
         input_dtypes=tuple(input_dtype),

@@ -215,8 +215,7 @@ def profile_file(spec: str | Path, opts: Any = None) -> Profile:
     for k in ("general.name", "general.size_label", "general.file_type", "general.quantization_version"):
         if k in md:
             architecture[k.split(".", 1)[1]] = md[k]
-    ignored = [f for f, v in (("--seq-len", getattr(opts, "seq_len", None)), ("--batch-size", getattr(opts, "batch_size", None))) if v]
-    assumptions = [*([f"{' and '.join(ignored)} ignored: no graph to run"] if ignored else []),
+    assumptions = [
         "FLOPs need the architecture: a GGUF header gives tensors and metadata only, so flops stay empty",
         "parameters are tensor elements from the GGUF header (payload not read); bytes are as stored, quantization blocks included",
         "by_module rows group tensors by dotted name prefix (params only; flops and macs are 0)",

@@ -23,6 +23,16 @@ _REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_he
 _POSITIVE = ("intermediate_size", "num_key_value_heads", "max_position_embeddings", "head_dim")  # when set
 
 
+def reason(exc: BaseException, limit: int = 300) -> str:
+    """transformers' own reason, on one line.  Its validators raise "Validation error for field 'n_head':"
+    with the reason on the next line, so a header line ending in ':' keeps the line after it."""
+    lines = [ln.strip() for ln in str(exc).strip().strip("'\"").splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _locate(spec: str | Path) -> tuple[Path, Path]:
     """(folder, config file) for a model folder or a config JSON file."""
     path = Path(spec)
@@ -58,8 +68,7 @@ def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any,
         target = str(folder) if cfg_path.name == "config.json" else str(cfg_path)
         config = transformers.AutoConfig.from_pretrained(target, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001 -- transformers/huggingface_hub validate with their own exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{cfg_path}: {first}") from exc
+        raise InputError(f"{cfg_path}: transformers rejects this config: {reason(exc)}") from exc
     amap = getattr(config, "attribute_map", {}) or {}  # standard name -> this model's own name (GPT-2: hidden_size -> n_embd)
     for field in _REQUIRED:
         names = {field, amap.get(field, field)}
@@ -90,10 +99,13 @@ def choose_class(transformers: Any, config: Any) -> tuple[Any, str]:
 
 def _weights_dtype(torch: Any, config: Any, precision: str, training: bool) -> tuple[Any, str]:
     """(dtype to build in, why).  Inference: the checkpoint's own dtype from config.json (what its weights
-    occupy); training: the --precision asked for (bf16 and mixed keep bf16 weights)."""
-    if training or precision == "bf16":
+    occupy); training: the --precision asked for (bf16 and mixed keep bf16 weights).  --precision without
+    --training is refused before this (mlcost.formats.options)."""
+    if training:
         return (torch.float32 if precision == "fp32" else torch.bfloat16), f"--precision {precision}"
-    named = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    named = getattr(config, "dtype", None)
+    if named is None and not hasattr(type(config), "dtype"):  # transformers < 5 (reading torch_dtype on 5 warns)
+        named = getattr(config, "torch_dtype", None)
     named = str(named).removeprefix("torch.") if named is not None else None
     if named in ("float32", "float16", "bfloat16"):
         return getattr(torch, named), "the dtype config.json names"
@@ -120,34 +132,118 @@ def build_model(config: Any, precision: str = "fp32", training: bool = False) ->
             except TypeError:
                 model = cls._from_config(config, attn_implementation="eager", dtype=dtype)
     except Exception as exc:  # noqa: BLE001 -- any failure to construct from the user's config is an input error
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise InputError(f"cannot build {getattr(cls, '__name__', cls)} from this config: {type(exc).__name__}: {first}") from exc
+        raise InputError(f"cannot build {getattr(cls, '__name__', cls)} from this config: {type(exc).__name__}: {reason(exc)}") from exc
     model.eval()
     return model, type(model).__name__, notes
 
 
-def make_inputs(torch: Any, config: Any, opts: Any) -> tuple[dict[str, Any], tuple[InputSpec, ...], list[str]]:
-    max_pos = getattr(config, "max_position_embeddings", None)
-    batch = opts.batch_size or 1
+def _seq_len(opts: Any, positions: Any, field: str) -> tuple[int, str]:
+    """(tokens per text sequence, why): --seq-len, else min(512, the model's position limit FIELD)."""
     if opts.seq_len:
-        seq, how = opts.seq_len, f"seq_len {opts.seq_len} (--seq-len)"
-        if isinstance(max_pos, int) and seq > max_pos:
-            raise UsageError(f"--seq-len {seq} exceeds the model's max_position_embeddings {max_pos}")
-    elif isinstance(max_pos, int) and max_pos > 0:
-        seq, how = min(DEFAULT_SEQ_LEN, max_pos), f"seq_len {min(DEFAULT_SEQ_LEN, max_pos)} = min({DEFAULT_SEQ_LEN}, max_position_embeddings {max_pos}) by default"
-    else:
-        seq, how = DEFAULT_SEQ_LEN, f"seq_len {DEFAULT_SEQ_LEN} by default (the config sets no max_position_embeddings)"
-    if batch < 1 or seq < 1:
-        raise UsageError("--batch-size and --seq-len must be positive")
-    ids = torch.zeros(batch, seq, dtype=torch.long, device="meta")
-    kwargs = {"input_ids": ids}
-    specs = [InputSpec((batch, seq), "int64", "input_ids")]
-    notes = [f"inputs: input_ids of batch {batch}" + ("" if opts.batch_size else " (default)") + f", {how}"]
-    if getattr(config, "is_encoder_decoder", False):
-        kwargs["decoder_input_ids"] = torch.zeros(batch, seq, dtype=torch.long, device="meta")
-        specs.append(InputSpec((batch, seq), "int64", "decoder_input_ids"))
-        notes.append(f"encoder-decoder: decoder_input_ids as long as the encoder input ({seq} tokens)")
+        if isinstance(positions, int) and opts.seq_len > positions:
+            raise UsageError(f"--seq-len {opts.seq_len} exceeds the model's {field} {positions}")
+        return opts.seq_len, f"seq_len {opts.seq_len} (--seq-len)"
+    if isinstance(positions, int) and positions > 0:
+        seq = min(DEFAULT_SEQ_LEN, positions)
+        return seq, f"seq_len {seq} = min({DEFAULT_SEQ_LEN}, {field} {positions}) by default"
+    return DEFAULT_SEQ_LEN, f"seq_len {DEFAULT_SEQ_LEN} by default (the config sets no {field})"
+
+
+def _sub(config: Any, name: str) -> Any:
+    """A composite model's sub-config (CLIP's vision_config), else the config itself."""
+    return getattr(config, name, None) or config
+
+
+def input_names(model: Any, config: Any) -> list[str]:
+    """The inputs a forward needs, main input first: transformers' ``main_input_name`` (input_ids,
+    pixel_values, input_features), pixel_values beside input_ids for a dual encoder that takes both
+    (CLIP: a vision_config and no image tokens spliced into the text), decoder_input_ids for an
+    encoder-decoder."""
+    import inspect
+
+    main = getattr(model, "main_input_name", "input_ids") or "input_ids"
+    try:
+        params = set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        params = set()
+    names = [main]
+    dual = (getattr(config, "vision_config", None) is not None and getattr(config, "text_config", None) is not None
+            and not any(hasattr(config, a) for a in ("image_token_index", "image_token_id")))
+    if main == "input_ids" and dual and "pixel_values" in params:
+        names.append("pixel_values")
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        names.append("decoder_input_ids")
+    return names
+
+
+def _default_shape(name: str, config: Any, opts: Any, batch: int) -> tuple[tuple[int, ...], str]:
+    """(shape of input NAME, how it was chosen) from the config's own dimensions."""
+    if name == "pixel_values":
+        vc = _sub(config, "vision_config")
+        size, channels = getattr(vc, "image_size", None), getattr(vc, "num_channels", 3)
+        if isinstance(size, (list, tuple)):
+            h, w = (int(size[0]), int(size[1])) if len(size) == 2 else (int(size[0]), int(size[0]))
+        elif isinstance(size, int):
+            h = w = size
+        else:
+            raise UsageError("pixel_values: the config names no image_size; give --input-shape B,C,H,W")
+        return (batch, int(channels), h, w), f"{channels} channels x {h}x{w} (the config's num_channels, image_size)"
+    if name == "input_features":  # speech encoders (Whisper): log-mel frames, twice the encoder's positions (stride-2 conv)
+        mels, positions = getattr(config, "num_mel_bins", None), getattr(config, "max_source_positions", None)
+        if not isinstance(mels, int) or not isinstance(positions, int):
+            raise UsageError("input_features: the config names no num_mel_bins/max_source_positions; give --input-shape")
+        return (batch, mels, 2 * positions), (f"{mels} mel bins x {2 * positions} frames (num_mel_bins, "
+                                              f"2 x max_source_positions {positions})")
+    field = "max_position_embeddings"
+    if name == "decoder_input_ids" and getattr(config, "max_target_positions", None):
+        field = "max_target_positions"  # a speech decoder's own limit (Whisper)
+    seq, how = _seq_len(opts, getattr(_sub(config, "text_config"), field, None), field)
+    return (batch, seq), how
+
+
+def make_inputs(torch: Any, config: Any, opts: Any, model: Any = None) -> tuple[dict[str, Any], tuple[InputSpec, ...], list[str]]:
+    """Keyword inputs on meta for the forward MODEL needs: token ids (int64 zeros: valid in any vocabulary),
+    pixel_values / input_features in the weights' dtype.  --input-shape gives the shapes in this order;
+    --batch-size and --seq-len change the defaults."""
+    names = input_names(model, config) if model is not None else ["input_ids"] + (
+        ["decoder_input_ids"] if getattr(config, "is_encoder_decoder", False) else [])
+    text = [n for n in names if n.endswith("input_ids")]
+    if opts.input_shapes and (opts.seq_len or opts.batch_size):
+        raise UsageError("give --input-shape, or --batch-size/--seq-len, not both")
+    if opts.seq_len and not text:
+        raise UsageError(f"--seq-len: this model takes {', '.join(names)}, no token ids; give --input-shape for its size")
+    if len(opts.input_shapes) > len(names):
+        raise UsageError(f"{len(opts.input_shapes)} --input-shape values, but this model takes {len(names)} input(s): "
+                         f"{', '.join(names)} (in that order)")
+    batch = opts.batch_size or 1
+    float_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32) \
+        if model is not None else torch.float32
+    kwargs: dict[str, Any] = {}
+    specs, notes = [], []
+    for i, name in enumerate(names):
+        if i < len(opts.input_shapes):
+            shape, how = tuple(int(d) for d in opts.input_shapes[i]), "(--input-shape)"
+            if name.endswith("input_ids") and len(shape) != 2:
+                raise UsageError(f"--input-shape for {name} must be batch,seq_len (2 dims), got {','.join(map(str, shape))}")
+        else:
+            if name == "decoder_input_ids" and "input_ids" in names:  # as long as the encoder input
+                shape, how = kwargs["input_ids"].shape, "as long as the encoder input"
+                shape = (shape[0], shape[1])
+            else:
+                shape, how = _default_shape(name, config, opts, _batch_of(kwargs, batch))
+        dtype = torch.long if name.endswith("input_ids") else float_dtype
+        kwargs[name] = torch.zeros(shape, dtype=dtype, device="meta")
+        specs.append(InputSpec(tuple(shape), str(dtype).removeprefix("torch."), name))
+        notes.append(f"inputs: {name} {'x'.join(map(str, shape))}: {how}")
+    if not opts.input_shapes:
+        notes[0] += f"; batch {batch}" + ("" if opts.batch_size else " (default)")
     return kwargs, tuple(specs), notes
+
+
+def _batch_of(kwargs: dict[str, Any], batch: int) -> int:
+    """The batch of the inputs built so far (an --input-shape sets it for the rest)."""
+    first = next(iter(kwargs.values()), None)
+    return int(first.shape[0]) if first is not None else batch
 
 
 def _count(model: Any, kwargs: dict, opts: Any, name: str, inputs: tuple[InputSpec, ...], assumptions: list[str]) -> Profile:
@@ -200,10 +296,8 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
     torch = import_optional("torch", "hf", "Hugging Face models")
     config, raw, folder = load_config(spec, opts.trust_remote_code)
     model, cls_name, notes = build_model(config, opts.precision, opts.training)
-    kwargs, inputs, input_notes = make_inputs(torch, config, opts)
+    kwargs, inputs, input_notes = make_inputs(torch, config, opts, model)
     notes += input_notes
-    if getattr(opts, "device", "meta") != "meta":
-        notes.append(f"--device {opts.device} ignored: the Hugging Face path always builds on the meta device (no weights)")
     name = folder.resolve().name or cls_name
     shape = moe.moe_shape(config)
     moe_details = None

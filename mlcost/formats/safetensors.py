@@ -285,8 +285,7 @@ def profile_file(spec: str | Path, opts: Any = None) -> Profile:
         "header_dtypes": sorted({t.dtype for t in tensors}),
         "buffers": {"count": len(buffers), "elements": sum(t.numel for t in buffers), "bytes": sum(t.nbytes for t in buffers), "names": [t.name for t in buffers[:8]]},
     }
-    ignored = [f for f, v in (("--seq-len", getattr(opts, "seq_len", None)), ("--batch-size", getattr(opts, "batch_size", None))) if v]
-    assumptions = [*([f"{' and '.join(ignored)} ignored: no graph to run"] if ignored else []),
+    assumptions = [
         "FLOPs need the architecture: a safetensors checkpoint holds tensors only; profile the Hugging Face folder (config.json) or the model's factory to count FLOPs",
         "parameters are the tensors stored in the checkpoint headers (payload not read); all are counted as trainable",
         "by_module rows group tensors by dotted name prefix (params only; flops and macs are 0)",
@@ -296,7 +295,7 @@ def profile_file(spec: str | Path, opts: Any = None) -> Profile:
             f"{len(buffers)} stored buffer tensor(s) ({details['buffers']['elements']} elements, e.g. {buffers[0].name!r}) are not parameters: left out of params and weights_bytes"
         )
     assumptions.extend(details.pop("notes"))
-    name = spec.name
+    name = spec.resolve().name or str(spec)  # `mlcost profile .` names the folder, not ""
     if spec.is_file():
         name = re.sub(r"(\.safetensors)?(\.index\.json)?$", "", spec.name) or spec.name
         if len(details["files"]) > 1 or name == "model":

@@ -242,10 +242,22 @@ def load(spec: str, opts: ProfileOptions) -> tuple[Any, tuple, dict, tuple[Input
     return module, tuple(args), dict(kwargs or {}), specs, name
 
 
+@contextmanager
+def user_stdout_to_stderr() -> Iterator[None]:
+    """While the user's code imports, builds and runs, its ``print`` goes to stderr: stdout carries
+    mlcost's output alone (``-f json`` stays parseable).  Scoped: sys.stdout is restored on exit."""
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(sys.stderr):
+        yield
+
+
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     """Profile the module a factory builds (meta device unless ``opts.device`` says otherwise)."""
-    module, args, kwargs, specs, name = load(str(spec), opts)
-    assumptions = ()
-    if (opts.device or "meta") == "meta":
-        assumptions = ("built on the meta device: shapes only, no weights allocated",)
-    return count(module, args, kwargs, opts, model_name=name, model_format="torch", inputs=specs, assumptions=assumptions)
+    with user_stdout_to_stderr():
+        module, args, kwargs, specs, name = load(str(spec), opts)
+        assumptions = ()
+        if (opts.device or "meta") == "meta":
+            assumptions = ("built on the meta device: shapes only, no weights allocated",)
+        return count(module, args, kwargs, opts, model_name=name, model_format="torch", inputs=specs,
+                     assumptions=assumptions)

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from mlcost.errors import ModelLoadError, UnsafeFileError
+from mlcost.errors import ModelLoadError, UnsafeFileError, UsageError
 from mlcost.formats import ProfileOptions
 from mlcost.formats.torch_entry import _first_line, _torch, count, dtype_name, make_inputs, specs_of
 from mlcost.results import MemoryStats, ParamStats, Profile
@@ -118,6 +118,9 @@ def tensor_profile(name: str, tensors: list[tuple[str, Any]], fmt: str = "state_
     )
 
 
+_FORWARD_OPTIONS = (("--input-shape", "input_shapes"), ("--training", "training"), ("--backend", "backend"))
+
+
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     torch = _torch()
     obj = load(spec, opts.trust_pickle)
@@ -126,18 +129,19 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
             args, specs = make_inputs(opts, "cpu")
             return count(obj, args, {}, opts, model_name=str(spec), model_format="state_dict", inputs=specs,
                          assumptions=("a pickled nn.Module loaded with --trust-pickle",))
+        if opts.training or opts.backend != "auto":
+            raise UsageError(f"{spec}: a pickled nn.Module needs --input-shape to run its forward "
+                             f"({'--training' if opts.training else '--backend'} measures that run)")
         prof = tensor_profile(str(spec), [(n, p) for n, p in obj.state_dict(keep_vars=True).items()])
         return _with(prof, assumptions=("a pickled nn.Module: pass --input-shape to count its FLOPs",) + prof.assumptions[1:])
+    asked = [flag for flag, field in _FORWARD_OPTIONS if getattr(opts, field) != getattr(ProfileOptions(), field)]
+    if asked:  # refused rather than a profile that silently lacks what was asked for
+        raise UsageError(f"{' and '.join(asked)} need{'s' if len(asked) == 1 else ''} a forward to run, and {spec} "
+                         "holds tensors only (state_dict format): profile the model's factory (file.py:build) instead")
     tensors = _tensors(obj)
     if not tensors:
         raise ModelLoadError(f"{spec}: holds no tensors (a {type(obj).__name__}); nothing to profile")
-    prof = tensor_profile(str(spec), tensors)
-    ignored = [o for o, given in (("--input-shape", opts.input_shapes), ("--training", opts.training)) if given]
-    if ignored:  # say so rather than print a profile that silently lacks what was asked for
-        prof = _with(prof, assumptions=prof.assumptions + (
-            f"{' and '.join(ignored)} ignored: a file of tensors has no forward to run (no FLOPs, activations "
-            "or training memory); profile the model's factory (file.py:build) instead",))
-    return prof
+    return tensor_profile(str(spec), tensors)
 
 
 def _with(prof: Profile, **changes: Any) -> Profile:
