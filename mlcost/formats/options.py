@@ -17,7 +17,7 @@ FLAGS = {
     "device": "--device", "backend": "--backend", "training": "--training", "optimizer": "--optimizer",
     "precision": "--precision", "strict": "--strict", "trust_pickle": "--trust-pickle", "dims": "--dim",
     "seq_len": "--seq-len", "batch_size": "--batch-size", "trust_remote_code": "--trust-remote-code",
-    "chip": "--chip",
+    "chip": "--chip", "energy_model": "--energy-model",
 }
 
 # how an error names each format
@@ -27,8 +27,9 @@ FORMAT_NAMES = {
     "hf": "a Hugging Face model", "gguf": "a GGUF file", "module": "an nn.Module passed to mlcost.profile",
 }
 
-# every format: --strict holds trivially where no operator is counted; --chip states "no roofline" there
-_ANY = {"strict", "chip"}
+# every format: --strict holds trivially where no operator is counted; --chip and --energy-model state
+# "no roofline" / "no estimate" there
+_ANY = {"strict", "chip", "energy_model"}
 _RUN = {"input_shapes", "input_dtypes", "backend", "training", "optimizer", "precision"} | _ANY  # a forward to run
 ACCEPTS: dict[str, frozenset[str]] = {
     "torch": frozenset(_RUN | {"factory_args", "device"}),
