@@ -67,6 +67,9 @@ def _run_total(rows: list[dict[str, str]]) -> dict[str, Any]:
     twice = sorted(n for n, k in nodes.items() if k > 1)
     if twice:
         flags.append(f"node {', '.join(twice)} reported more than once (each track measures its whole machine)")
+    failed = sum((r.get("exit_code") or "0") != "0" for r in rows)
+    if failed:
+        flags.append(f"{failed} node(s) ended with a non-zero exit code")
     no_end = sum(r.get("ended") == NO_END for r in rows)
     if no_end:
         flags.append(f"{no_end} node(s) with no end recorded (still running, or mlcost was killed)")
@@ -82,7 +85,7 @@ def _run_total(rows: list[dict[str, str]]) -> dict[str, Any]:
         "start": min(starts) if starts else "",
         "nodes": len(nodes),
         "processes": int(sum(_num(r.get("processes")) for r in rows)),
-        "failed": sum((r.get("exit_code") or "0") != "0" for r in rows),
+        "failed": failed,
         "wall_s": max(_num(r.get("duration_s")) for r in rows),
         "energy_kwh": energy,
         "co2e_kg": sum(_num(r.get("co2e_kg")) for r in rows),

@@ -27,6 +27,7 @@ from mlcost.errors import UsageError
 _TORCHRUN_FLAGS = {"standalone", "module", "no-python", "run-path", "use-env", "no-use-env"}
 _TORCHRUN_SHORT_FLAGS = {"-m"}
 _NODE_NAME = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
+_RUN_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 STATIC_PREFIX = "torchrun@"
 
 
@@ -98,6 +99,8 @@ def identify(cmd: list[str], run_id: str | None = None, node: str | None = None,
     """Run, node and process count of one `mlcost track -- CMD` (see the module docstring)."""
     env = os.environ if env is None else env
     tr = torchrun_options(cmd) or {}
+    if run_id is not None and not _RUN_ID.fullmatch(run_id):
+        raise UsageError(f"--run-id {run_id[:40]!r}: use 1-256 printable characters")
     if run_id:
         rid, rsrc = run_id, "--run-id"
     elif env.get("TORCHELASTIC_RUN_ID") not in (None, "", "none"):

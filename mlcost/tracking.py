@@ -95,8 +95,9 @@ class Tracking:
             est_kwh, est_src = track.load_estimate(Path(self.estimate), self.region)
         else:
             est_kwh, est_src = None, None
-        rid = self.run_id or next((os.environ[k] for k in ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID")
-                                   if os.environ.get(k) not in (None, "", "none")), uuid.uuid4().hex[:12])
+        from mlcost.runinfo import identify
+
+        rid = identify([], self.run_id).run_id  # --run-id, TORCHELASTIC_RUN_ID, SLURM_JOB_ID, else fresh
         argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
         self._base = {"run_id": rid, "host": socket.gethostname(), "processes": self._world,
                       "intensity_g_per_kwh": f"{self._grid.g_per_kwh:.6g}",

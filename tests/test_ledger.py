@@ -185,3 +185,18 @@ def test_gpus_measured_follows_the_gpus_codecarbon_monitors():
     assert gpus_measured(tracker) == 2  # CUDA_VISIBLE_DEVICES=0,3 on an 8-GPU host
     tracker._hardware = [GPU(None, 8)]
     assert gpus_measured(tracker) == 8
+
+
+def test_run_summary_table_fits_80_columns_and_lists_flags(tmp_path):
+    from mlcost.render.ledger import render_summary
+
+    ep = "torchrun@127.0.0.1:54437"
+    rows = [_row(ep, "0", "2024-01-01T00:00:00+00:00", 30.7, 0.000226311, estimate_energy_kwh="0.002"),
+            _row(ep, "1", "2024-01-01T00:00:00+00:00", 30.71, 0.000226330, estimate_energy_kwh="0.002", exit_code="1")]
+    text = render_summary(summarize(rows, "run"), "run", "table")
+    assert text.splitlines() == [
+        "run                       nodes  procs  wall_s  kWh        kg CO2e    GPU-h",
+        "torchrun@127.0.0.1:54437  2      4      30.7    0.0004526  0.0002263  0.136",  # 8 GPUs x 61.41 s / 3600
+        "torchrun@127.0.0.1:54437: measured / estimated 0.23 (0.0004526 / 0.002 kWh)",
+        "torchrun@127.0.0.1:54437: 1 node(s) ended with a non-zero exit code"]
+    assert max(map(len, text.splitlines())) <= 80

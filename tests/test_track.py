@@ -261,6 +261,7 @@ def test_killed_nodes_keep_rows_that_say_how_they_ended(tmp_path, cli):
     [run] = cli("track", "--summary", ledger, "--by", "run", "--format", "json").json()["groups"]
     assert (run["run"], run["nodes"], run["failed"]) == ("job1", 4, 2)
     assert run["flags"] == ["nodes disagree on the command (3 different)",  # a, b = c, d: this test's own doing
+                            "2 node(s) ended with a non-zero exit code",
                             "1 node(s) with no end recorded (still running, or mlcost was killed)"]
     assert run["energy_kwh"] == pytest.approx(sum(float(r["energy_kwh"] or 0) for r in rows.values()), rel=1e-12)
 

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 import mlcost
+import mlcost.ledger_summary
 import mlcost.track as tr
 from mlcost.errors import InputError
 from mlcost.ledger import read_ledger
@@ -107,3 +108,43 @@ def test_import_mlcost_and_the_api_names_stay_light():
             "print(sorted(m for m in ('torch', 'codecarbon', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout == "[]\n", out.stderr
+
+
+def _one_track(ledger, barrier, i):
+    barrier.wait()
+    tr.run([sys.executable, "-c", f"raise SystemExit({i % 3})"], ledger=ledger, run_id=f"r{i}")
+
+
+def test_twenty_concurrent_tracks_each_leave_one_final_row(tmp_path, fake_kwh):
+    """20 `track.run`s at once (real CMD processes; the stubbed tracker stands in for codecarbon's start-up,
+    which would take minutes 20 times over on two cores): 40 rows written, 20 runs read back whole."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")  # the children inherit the stub
+    barrier = ctx.Barrier(20)
+    procs = [ctx.Process(target=_one_track, args=(tmp_path, barrier, i)) for i in range(20)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 20
+    from mlcost.ledger import read_rows
+
+    assert len(read_rows(tmp_path)) == 40  # a running row and a final row per track
+    rows = read_ledger(tmp_path)
+    assert sorted((r["run_id"], r["exit_code"], r["ended"], r["energy_kwh"]) for r in rows) == sorted(
+        (f"r{i}", str(i % 3), f"exit {i % 3}", "0.5") for i in range(20))
+    summary = {g["run"]: g for g in mlcost.ledger_summary.summarize(rows, "run")}
+    assert len(summary) == 20 and all(g["nodes"] == 1 for g in summary.values())
+    assert [i for i in range(20) if summary[f"r{i}"]["flags"] == ["1 node(s) ended with a non-zero exit code"]] == [
+        i for i in range(20) if i % 3]
+
+
+def test_run_id_must_be_printable():
+    from mlcost.errors import UsageError
+    from mlcost.runinfo import identify
+
+    with pytest.raises(UsageError, match="printable"):
+        identify(["python"], run_id="a\nb")
+    with pytest.raises(UsageError, match="printable"):
+        identify(["python"], run_id="x" * 257)

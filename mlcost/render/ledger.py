@@ -5,6 +5,7 @@ so the table itself stays narrow.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from mlcost.render import to_json
@@ -18,12 +19,12 @@ def _ratio(x: float | None) -> str:
 
 def _cells(g: dict[str, Any], by: str, with_estimate: bool) -> tuple[str, ...]:
     if by == "run":
-        cells = (str(g["run"]), str(g["nodes"]), str(g["processes"]), f"{g['wall_s']:.1f}", f"{g['energy_kwh']:.6g}",
-                 f"{g['co2e_kg']:.6g}", f"{g['gpu_hours']:.3g}")
+        cells = (str(g["run"]), str(g["nodes"]), str(g["processes"]), f"{g['wall_s']:.1f}", f"{g['energy_kwh']:.4g}",
+                 f"{g['co2e_kg']:.4g}", f"{g['gpu_hours']:.3g}")
     else:
         cells = (str(g[by]).replace("\n", " "), str(g["runs"]), str(g["failed"]), f"{g['duration_s']:.1f}",
                  f"{g['energy_kwh']:.6g}", f"{g['co2e_kg']:.6g}")
-    return cells + ((_ratio(g.get("measured_over_estimated")),) if with_estimate else ())
+    return cells + ((_ratio(g.get("measured_over_estimated")),) if with_estimate and by != "run" else ())
 
 
 def render_summary(groups: list[dict[str, Any]], by: str, fmt: str) -> str:
@@ -31,17 +32,22 @@ def render_summary(groups: list[dict[str, Any]], by: str, fmt: str) -> str:
     if fmt == "json":
         return to_json({"schema": SUMMARY_SCHEMA, "by": by, "groups": groups})
     with_estimate = any(g.get("estimate_energy_kwh") for g in groups)
-    head = (("run", "nodes", "procs", "wall_s", "energy_kwh", "co2e_kg", "gpu_h") if by == "run"
+    head = (("run", "nodes", "procs", "wall_s", "kWh", "kg CO2e", "GPU-h") if by == "run"
             else (by, "runs", "failed", "duration_s", "energy_kwh", "co2e_kg"))
-    head += ("meas/est",) if with_estimate else ()
+    head += ("meas/est",) if with_estimate and by != "run" else ()
     body = [_cells(g, by, with_estimate) for g in groups]
-    notes = [f"{g['run']}: {f}" for g in groups for f in g.get("flags", ())] if by == "run" else []
+    notes = []
+    if by == "run":  # under the table, so that it stays narrow: the ratio in words, then the flags
+        notes = [f"{g['run']}: measured / estimated {_ratio(g['measured_over_estimated'])} ({g['energy_kwh']:.4g} /"
+                 f" {g['estimate_energy_kwh']:.4g} kWh)" for g in groups if g["estimate_energy_kwh"]]
+        notes += [f"{g['run']}: {f}" for g in groups for f in g.get("flags", ())]
     if fmt == "markdown":
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                  *["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]]
         return "\n".join(lines + ([""] + [f"- {n}" for n in notes] if notes else [])) + "\n"
     widths = [max(len(r[c]) for r in [head, *body]) for c in range(len(head))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *body]]
-    if with_estimate:
+    if with_estimate and by != "run":
         lines.append("meas/est: measured kWh / --estimate kWh at the machine (before PUE)")
-    return "\n".join(lines + [f"! {n}" for n in notes]) + "\n"
+    notes = [textwrap.fill(n, 80, subsequent_indent="  ", break_on_hyphens=False) for n in notes]
+    return "\n".join(lines + notes) + "\n"
