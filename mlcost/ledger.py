@@ -38,6 +38,7 @@ FIELDS = ("run_id", "node", "host", "processes", "start_time", "duration_s", "en
           "estimate_energy_kwh", "estimate_source", "track_id", "schema")
 _HEADERS = {",".join(FIELDS_V1): 1, ",".join(FIELDS): 2}
 _SCHEMAS = ("mlcost.ledger/1", SCHEMA)
+_ROW_END = re.compile(r",mlcost\.ledger/[12]\r?\n")  # the last cell of every whole version-2 row
 RUNNING = "running"
 NO_END = "no end recorded (still running, or mlcost was killed)"
 MAX_FOLDER_FILES = 10_000
@@ -187,16 +188,29 @@ def _parse(text: str, path: Path) -> list[dict[str, str]]:
     text = text.lstrip("\ufeff")
     if not text.strip():
         return []
-    version = _version(text.split("\n", 1)[0], path, writing=False)
+    head, _, body = text.partition("\n")
+    if _version(head, path, writing=False) == 2:
+        return _v2_rows(body)
     out = []
     for r in csv.DictReader(io.StringIO(text)):
-        if None in r or any(v is None for v in r.values()):  # too many or too few cells: torn
-            continue
-        if version == 1:
-            if r.get("start_time"):
-                out.append({**dict.fromkeys(FIELDS, ""), **r, "schema": "mlcost.ledger/1"})
-        elif r.get("schema") in _SCHEMAS:  # the last cell is whole only if the whole row is
-            out.append(r)
+        if None not in r and all(v is not None for v in r.values()) and r.get("start_time"):
+            out.append({**dict.fromkeys(FIELDS, ""), **r, "schema": "mlcost.ledger/1"})
+    return out
+
+
+def _v2_rows(body: str) -> list[dict[str, str]]:
+    """Rows of a version-2 body.  Every whole row ends with its schema cell and a newline, so the body is
+    cut there first: a torn row (even one that opened a quote) can only spoil the piece it is in, and
+    within that piece the row after it is found by dropping leading lines until one whole row parses."""
+    out, pos = [], 0
+    for m in _ROW_END.finditer(body):
+        lines = body[pos:m.end()].split("\n")[:-1]
+        pos = m.end()
+        for k in range(len(lines)):
+            rows = list(csv.reader(io.StringIO("\n".join(lines[k:]) + "\n")))
+            if len(rows) == 1 and len(rows[0]) == len(FIELDS) and rows[0][-1] in _SCHEMAS:
+                out.append(dict(zip(FIELDS, rows[0])))
+                break
     return out
 
 

@@ -65,13 +65,18 @@ def test_a_version_1_ledger_reads_and_sums_as_before(tmp_path, cli):
     assert path.read_text() == V1_HEADER + "\n" + "\n".join(V1_ROWS) + "\n"  # reading never rewrites
 
 
-def test_torn_row_is_skipped_and_the_next_row_starts_a_line(tmp_path):
+@pytest.mark.parametrize("torn", ["b,0,host,1,2024-01-01", 'b,0,host,1,2024-01-01,,,,,US,"python -c \'x'])
+def test_torn_row_is_skipped_and_the_rows_after_it_kept(tmp_path, torn):
+    """A writer killed mid-row (an NFS client losing its server); the second tear opened a quote that a
+    plain CSV reader would run on through every later row."""
     path = tmp_path / "l.csv"
-    lg.append_row(path, {"run_id": "a", "track_id": "1", "ended": "exit 0"})
-    with open(path, "a") as fh:  # a writer killed mid-row (e.g. an NFS client losing its server)
-        fh.write("b,0,host,1,2024-01-01")
-    lg.append_row(path, {"run_id": "c", "track_id": "2", "ended": "exit 0"})
-    assert [r["run_id"] for r in lg.read_ledger(path)] == ["a", "c"]
+    lg.append_row(path, {"run_id": "a", "track_id": "1", "ended": "exit 0", "command": 'python -c "1,\n2"'})
+    with open(path, "a") as fh:
+        fh.write(torn)
+    for rid in "cd":
+        lg.append_row(path, {"run_id": rid, "track_id": rid, "ended": "exit 0", "command": f"python {rid}.py"})
+    assert [(r["run_id"], r["command"]) for r in lg.read_ledger(path)] == [
+        ("a", 'python -c "1,\n2"'), ("c", "python c.py"), ("d", "python d.py")]
 
 
 def test_short_write_on_a_full_disk_is_taken_back(tmp_path, monkeypatch):
