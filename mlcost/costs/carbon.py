@@ -271,7 +271,7 @@ def from_compute(compute, **given: Any) -> CarbonEstimate:
         elif old is not None and old != v:
             notes.append(f"--{k.replace('_', '-')} {v} overrides the compute JSON's {old}")
     merged = {**taken, **{k: v for k, v in given.items() if v is not None}}
-    merged["count"] = merged.get("count") or 1
+    merged.setdefault("count", 1)
     if "gpu" not in merged:
         raise UsageError("the compute JSON names no accelerator: give --gpu NAME to turn its FLOPs into hours")
     if "seconds" in merged and "flops" in merged:
