@@ -8,14 +8,13 @@ combination, and ``EnergyEstimate.factors`` records each one.
 """
 from __future__ import annotations
 
+# Utilization: one default and range for compute and carbon, defined by mlcost compute (OpenAI "AI and
+# Compute": "We typically assume a 33% utilization for GPUs"; range 0.25-0.50).
+from mlcost.costs.compute import DEFAULT_UTILIZATION, UTILIZATION_RANGE
+from mlcost.costs.power import Span, accelerator_power, host_per_accelerator
 from mlcost.errors import UsageError
 from mlcost.results import EnergyEstimate
 from mlcost.units import require_positive
-
-# Utilization: one default and range for compute and carbon, defined by mlcost compute (OpenAI "AI and
-# Compute": "We typically assume a 33% utilization for GPUs"; range 0.25-0.50).
-from mlcost.costs.compute import DEFAULT_UTILIZATION, UTILIZATION_RANGE  # noqa: E402
-from mlcost.costs.power import Span, accelerator_power, host_per_accelerator  # noqa: E402
 
 UTILIZATION_SOURCE = ("OpenAI 'AI and Compute' (2018): 'We typically assume a 33% utilization for GPUs' "
                       "(mlcost compute's default and range)")

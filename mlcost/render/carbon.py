@@ -52,6 +52,8 @@ def _rows(est: CarbonEstimate) -> list[tuple[str, str]]:
         rows.append(("work", f"{e.flops:.4g} FLOPs at {e.utilization:g} utilization ({e.precision})"))
     if e.hours is not None:
         rows.append(("duration", f"{_g(e.hours)} h"))
+    if e.gpu_hours is not None:
+        rows.append(("accelerator-hours", f"{_g(e.gpu_hours)}"))
     if e.total_power_watts is not None:
         rows.append(("power (before PUE)", f"{_g(e.total_power_watts)} W"))
     rows += [
@@ -64,12 +66,11 @@ def _rows(est: CarbonEstimate) -> list[tuple[str, str]]:
     ]
     if est.market:
         m = est.market
-        rows.append(("CO2e, market-based", f"{_g(m['co2e_kg'])} kg at {_g(m['intensity_g_per_kwh'])} g/kWh "
-                                           f"(location-based above)"))
+        rows.append(("CO2e, market-based", f"{_g(m['co2e_kg'])} kg at {_g(m['intensity_g_per_kwh'])} g/kWh"))
     if est.embodied:
         b = est.embodied
-        rows.append(("embodied CO2e", f"{_g(b['co2e_kg'])} kg = {_g(b['accelerator_hours'])} accelerator-h x "
-                                      f"{_g(b['kg_per_accelerator_hour'] * 1000)} g (apart from the above)"))
+        rows.append(("embodied CO2e", f"{_g(b['co2e_kg'])} kg ({_g(b['kg_per_accelerator_hour'] * 1000)} g per "
+                                      "accelerator-hour; not in CO2e)"))
     rows += [
         ("cost", "—" if est.cost_usd is None else
          f"${_g(est.cost_usd)}  (range ${_g(est.cost_low_usd)}–${_g(est.cost_high_usd)})"),
