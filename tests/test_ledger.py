@@ -205,3 +205,12 @@ def test_run_summary_table_fits_80_columns_and_lists_flags(tmp_path):
         "torchrun@127.0.0.1:54437: measured / estimated 0.23 (0.0004526 / 0.002 kWh)",
         "torchrun@127.0.0.1:54437: 1 node(s) ended with a non-zero exit code"]
     assert max(map(len, text.splitlines())) <= 80
+
+
+def test_options_that_do_not_apply_are_usage_errors(tmp_path, cli):
+    lg.append_row(tmp_path / "l.csv", {"run_id": "r", "track_id": "t", "ended": "exit 0"})
+    res = cli("track", "--summary", tmp_path / "l.csv", "--region", "FR", "--ledger", "x.csv")
+    assert res.exit_code == 2 and "--region, --ledger apply to a tracked command, not to --summary" in res.stderr
+    res = cli("track", "--by", "run", "--", "true")
+    assert res.exit_code == 2 and "--by applies to --summary, not to a tracked command" in res.stderr
+    assert cli("track", "--summary", tmp_path / "l.csv", "--by", "run", "-f", "json").json()["groups"][0]["run"] == "r"

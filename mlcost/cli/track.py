@@ -24,13 +24,13 @@ def _say(text: str) -> None:
 def track_command(
     cmd: Optional[list[str]] = typer.Argument(None, help="The command to run, after --."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region for CO2e: FR, US-VA, gcp:europe-west1, aws:us-east-1 (default: world average)."),
-    ledger: str = typer.Option("mlcost-ledger.csv", "--ledger", help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem; DIR/ creates it), to record the run in."),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem; DIR/ creates it), to record the run in (default: mlcost-ledger.csv)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Run the row belongs to (default: TORCHELASTIC_RUN_ID, SLURM_JOB_ID, torchrun's --rdzv-id or master endpoint, else fresh)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node name (default: SLURM_NODEID, torchrun's --node-rank, else the host name)."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", help="`mlcost carbon` or `mlcost compute` JSON: its energy is kept in the row; the summary shows measured / estimated."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Total the runs of this ledger (file or folder) instead of running a command."),
-    by: str = typer.Option("command", "--by", help="With --summary: group by command | commit | run."),
-    fmt: str = typer.Option("table", "--format", "-f", help="With --summary: table | json | markdown."),
+    by: Optional[str] = typer.Option(None, "--by", help="With --summary: group by command (default) | commit | run."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="With --summary: table (default) | json | markdown."),
 ) -> None:
     """Run CMD under codecarbon's offline tracker; record run, node, start, duration, kWh, CO2e, exit code and
     git commit in the ledger (also when CMD fails or is interrupted); exit with CMD's exit code.
@@ -38,11 +38,14 @@ def track_command(
     if summary is not None:
         if cmd:
             raise UsageError("--summary totals a ledger; it does not run a command")
+        given = [o for o, v in (("--region", region), ("--ledger", ledger), ("--run-id", run_id), ("--node", node),
+                                ("--estimate", estimate)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to a tracked command, "
+                             "not to --summary (it reads its own LEDGER)")
+        by, fmt = by or "command", fmt or "table"
         if fmt not in ("table", "json", "markdown"):
             raise UsageError(f"--format must be table, json or markdown, got {fmt!r}")
-        given = [o for o, v in (("--run-id", run_id), ("--node", node), ("--estimate", estimate)) if v is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)} apply to a tracked command, not to --summary")
         from mlcost.ledger import read_ledger
         from mlcost.ledger_summary import summarize
         from mlcost.render import emit
@@ -55,6 +58,10 @@ def track_command(
 
     if not cmd:
         raise UsageError("nothing to run: mlcost track [--region R] [--ledger FILE|DIR] -- CMD ARGS...")
+    stray = [o for o, v in (("--by", by), ("--format", fmt)) if v is not None]
+    if stray:
+        raise UsageError(f"{', '.join(stray)} appl{'y' if len(stray) > 1 else 'ies'} to --summary, not to a tracked command")
+    ledger = ledger or track.DEFAULT_LEDGER
     code, row = track.run(list(cmd), region=region, ledger=folder_or_file(ledger), run_id=run_id, node=node, estimate=estimate)
     if row["write_error"] is None:
         _say(f"mlcost: {row['energy_kwh'] or '?'} kWh, {row['co2e_kg'] or '?'} kg CO2e, exit {code} -> {ledger}")
