@@ -21,8 +21,6 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 from mlcost.errors import InputError, UsageError
 from mlcost.refdata import read_csv
 
@@ -290,7 +288,15 @@ def _subnational(code: str, asked: str) -> GridIntensity | None:
         name = CA_PROVINCES.get(rest.upper(), rest)
         return ca_province(name, asked)
     if sep and prefix == "cn":
-        return cn_province(low.upper(), asked)
+        found = cn_province(low.upper(), asked)
+        # not in the official table: Tibet takes China's national value, Hong Kong / Macao / Taiwan their own
+        iso3 = {"xz": "CHN", "hk": "HKG", "mo": "MAC", "tw": "TWN"}.get(rest)
+        if found is None and iso3 is not None and iso3 in _json("mix"):
+            c = country(iso3, asked)
+            return GridIntensity(c.g_per_kwh, asked, c.resolved, c.source, c.year,
+                                 (f"{code.upper()} is not in China's provincial table; the {c.resolved} value is used",),
+                                 c.basis)
+        return found
     if not sep and len(low) == 3 and low[:2] in ("se", "no") and low[2].isdigit():
         return nordic_zone(low, asked)
     return None
@@ -390,7 +396,3 @@ def pue(provider: str | None = None, region: str | None = None) -> PUE:
 def site(region: str | None = None, provider: str | None = None) -> Site:
     """Grid intensity of REGION and PUE of PROVIDER (or of REGION's cloud), both with provenance."""
     return Site(intensity(region), pue(provider, region))
-
-
-def summary(site_: Site) -> dict[str, Any]:
-    return {"intensity": site_.intensity.to_dict(), "pue": site_.pue.to_dict()}

@@ -98,6 +98,14 @@ def test_other_sub_national_files(code, rel, key):
     assert refdata.grid_intensity("aws:eu-north-1").g_per_kwh == refdata.grid_intensity("SE3").g_per_kwh
 
 
+def test_province_missing_from_chinas_table_falls_back_to_china():
+    g = refdata.grid_intensity("CN-XZ")  # Tibet: not in the MEE/NBS table
+    assert g.g_per_kwh == refdata.grid_intensity("CHN").g_per_kwh and "China (CHN) value is used" in g.notes[0]
+    assert refdata.grid_intensity("CN-HK").g_per_kwh == refdata.grid_intensity("HKG").g_per_kwh
+    with pytest.raises(UsageError, match="unknown region"):
+        refdata.grid_intensity("CN-ZZ")
+
+
 def test_site_gives_intensity_and_pue_with_provenance():
     from mlcost import grid
 
