@@ -265,7 +265,7 @@ def test_compute_prints_the_training_floor_beside_the_utilization_estimate(tmp_p
     assert floor["steps"] == 1_000_000 / 2  # the profile's batch is 2 samples
     assert floor["gpu_hours_floor"] == pytest.approx(step_bytes / 3350e9 * 500_000 / 3600)
     assert d["gpu_hours"] is not None and d["accelerator"]["utilization"] == 0.33  # the estimate is unchanged
-    assert any("cannot reach the assumed utilization" in a for a in d["assumptions"])
+    assert any("which this model cannot reach on this chip" in a for a in d["assumptions"])
     table = run_cli("compute", "--profile", prof, "--samples", "1000000", "--gpu", "h100")
     assert "roofline floor" in table.stdout and "GPU-hours" in table.stdout
 

@@ -219,9 +219,12 @@ def _with_floor(est: ComputeEstimate, profile: Profile, gpu: str | None, *, step
         note = (f"roofline floor: {floor['step_seconds_floor']:.4g} s per profiled step on {floor['chip']} x "
                 f"{steps:.4g} steps = {floor['gpu_hours_floor']:.4g} accelerator-hours at least (no utilization "
                 "assumed; the utilization estimate above is the AI-and-Compute convention and stays the estimate)")
-        if est.gpu_hours is not None and floor["gpu_hours_floor"] > est.gpu_hours:
-            note += (f"; the floor exceeds that estimate ({floor['memory_bound_share']:.0%} of the step is "
-                     "memory-bound), so this model cannot reach the assumed utilization on this chip")
+        if est.gpu_hours is not None and est.accelerator is not None and floor["gpu_hours_floor"] > est.gpu_hours:
+            ran = ", ".join(floor["precisions"]) or "no MACs"
+            note += (f"; the floor exceeds that estimate: the profiled calls run at {ran} "
+                     f"({floor['memory_bound_share']:.0%} of the step memory-bound) while the estimate assumes "
+                     f"{est.accelerator.utilization:.0%} of the {est.accelerator.precision} peak, which this model "
+                     "cannot reach on this chip")
     return replace(est, floor=floor, assumptions=(*est.assumptions, note))
 
 

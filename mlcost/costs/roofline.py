@@ -222,7 +222,7 @@ def training_floor(profile: Any, chip: str | Any, *, steps: float, count: int = 
             "forward_seconds_floor": step["phases"].get("forward", {}).get("seconds_floor", 0.0),
             "backward_seconds_floor": step["phases"]["backward"]["seconds_floor"], "steps": steps,
             "gpu_hours_floor": total / 3600, "wall_hours_floor": total / 3600 / count,
-            "memory_bound_share": step["memory_bound_share"],
+            "memory_bound_share": step["memory_bound_share"], "precisions": list(step["chip"]["peak_flops_per_s"]),
             "convention": "utilization-free lower bound: the profiled training step's roofline floor (forward + "
                           "backward calls, max(FLOPs/peak, bytes/bandwidth) each) x steps, perfectly spread over "
                           "the chips; the utilization method above stays the estimate (AI and Compute convention)"}
