@@ -196,6 +196,20 @@ def write_output(path: str | Path, data: str | bytes, *, force: bool = False, op
     OPTION names the option in errors ('--output', '--save-baseline', '--plot')."""
     path = Path(path)
     raw = mark(data)
+    if _may_write(path, force, option):
+        _write_in_place(path, raw, option)
+    else:
+        _replace(path.resolve() if path.is_symlink() else path, raw, option)
+
+
+def check_output(path: str | Path, *, force: bool = False, option: str = "--output") -> None:
+    """Raise now what ``write_output`` would raise for PATH: lets a command refuse before doing its work."""
+    _may_write(Path(path), force, option)
+
+
+def _may_write(path: Path, force: bool, option: str) -> bool:
+    """Whether PATH may be written (else UsageError/InputError): True to write it in place (a special file),
+    False to replace it with a new file."""
     try:
         st = os.stat(path)  # follows symlinks: a link to an output replaces the output, keeps the link
     except FileNotFoundError:
@@ -204,14 +218,17 @@ def write_output(path: str | Path, data: str | bytes, *, force: bool = False, op
         raise _os_error(option, path, exc, "write") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{option}: {path} is a folder; name a file")
-    special = st is not None and not stat.S_ISREG(st.st_mode)
-    if special or str(path.absolute()).startswith(_STREAM_PREFIXES):
-        _write_in_place(path, raw, option)
-        return
+    if st is not None and stat.S_ISBLK(st.st_mode):
+        raise UsageError(f"{option}: {path} is a block device; mlcost never writes to one")
+    if (st is not None and not stat.S_ISREG(st.st_mode)) or str(path.absolute()).startswith(_STREAM_PREFIXES):
+        return True
     if st is not None and not force and not _written_by_mlcost(path):
         raise UsageError(f"{option}: refusing to replace {path}: it is not a file mlcost wrote "
                          "(pass --force to replace it anyway)")
-    _replace(path.resolve() if path.is_symlink() else path, raw, option, st)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option}: cannot write {path}: folder {parent} does not exist")
+    return False
 
 
 def _write_in_place(path: Path, raw: bytes, what: str, create: bool = False) -> None:
@@ -237,11 +254,13 @@ def _write_in_place(path: Path, raw: bytes, what: str, create: bool = False) -> 
         os.close(fd)
 
 
-def _replace(path: Path, raw: bytes, option: str, st: os.stat_result | None) -> None:
+def _replace(path: Path, raw: bytes, option: str) -> None:
     """A temporary file beside PATH, renamed over it: never a half-written file."""
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{option}: cannot write {path}: folder {parent} does not exist")
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except OSError:
+        st = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
     except OSError as exc:

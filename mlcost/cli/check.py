@@ -38,6 +38,11 @@ def check(
         raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(_FORMATS)}")
     if baseline is not None and baseline_ref is not None:
         raise UsageError("give --baseline FILE or --baseline-ref REF, not both")
+    from mlcost.safeio import check_output
+
+    for path, option in ((output, "--output"), (save_baseline, "--save-baseline")):  # refuse before profiling
+        if path is not None:
+            check_output(path, force=force, option=option)
     cfg = budgets.load_config(config)
     report, current = budgets.run_check(cfg, model, baseline_file=baseline, baseline_ref=baseline_ref)
     if save_baseline is not None:

@@ -160,7 +160,11 @@ def profile_command(
         energy_model=energy_model,
     )
     from mlcost.profiling import profile_path
+    from mlcost.safeio import check_output
 
+    for path, option in ((output, "--output"), (plot, "--plot")):  # refuse before the work, not after it
+        if path is not None:
+            check_output(path, force=force, option=option)
     with progress(f"profiling {model} …"):
         result = profile_path(model, opts, as_format)
     if plot is not None:

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlcost import limits
 from mlcost.counting import onnx_ops
 from mlcost.counting.bytes import BYTES_POLICY, Call, compute_dtype, onnx_call_bytes, tensor_bytes
 from mlcost.counting.formulas import TS
@@ -81,8 +82,11 @@ def module_path(node_name: str) -> str:
         node_name = node_name.decode("utf-8", "replace")
     if not node_name.startswith("/"):
         return ""
+    scopes = node_name.strip("/").split("/", limits.MAX_NAME_PARTS + 1)
+    if len(scopes) > limits.MAX_NAME_PARTS or len(node_name) > limits.MAX_NAME_CHARS:
+        limits.check_name(node_name.replace("/", "."), f"node {node_name[:40]!r}")  # raises, naming the bound
     path = ""
-    for part in node_name.strip("/").split("/")[:-1]:
+    for part in scopes[:-1]:
         if not part:
             continue
         # The exporter repeats the parent scope in a child's name ("layer1" / "layer1.0").
@@ -410,12 +414,13 @@ def _tree(order: list[str], own: dict[str, list[int]], ops: dict[str, Counter], 
     totals: dict[str, list[int]] = {"": [0, 0, 0]}
     first: list[str] = [""]
     for mod in order + [m for m in params if m not in own]:
-        parts = mod.split(".") if mod else []
+        parts = limits.check_name(mod, f"module {mod[:40]!r}") if mod else []
         for i in range(len(parts) + 1):
             name = ".".join(parts[:i])
             if name not in totals:
                 totals[name] = [0, 0, 0]
                 first.append(name)
+            limits.check_tree_rows(len(totals), "ONNX graph")
             macs, flops = own.get(mod, (0, 0))
             totals[name][0] += macs
             totals[name][1] += flops

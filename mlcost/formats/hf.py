@@ -11,13 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlcost import limits
 from mlcost.errors import InputError, UnsafeFileError, UsageError, import_optional
 from mlcost.jsonfile import read_json_object
 from mlcost.formats import moe
 from mlcost.results import InputSpec, Profile
 
 DEFAULT_SEQ_LEN = 512
-_MAX_CONFIG_BYTES = 10_000_000
+_MAX_CONFIG_BYTES = limits.MAX_CONFIG_JSON_BYTES
 # Size-defining fields: a config without them would be built from library defaults, silently.
 _REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
 _POSITIVE = ("intermediate_size", "num_key_value_heads", "max_position_embeddings", "head_dim")  # when set
@@ -61,6 +62,7 @@ def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any,
         )
     if "model_type" not in raw:
         raise InputError(f"{cfg_path}: missing required field 'model_type'")
+    check_config_bounds(raw, cfg_path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the hub, even for a typo'd path
     transformers = import_optional("transformers", "hf", "Hugging Face models")
     try:
@@ -80,6 +82,27 @@ def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any,
             shown = amap.get(field, field)
             raise InputError(f"{cfg_path}: field {shown!r} must be a positive integer, found {value!r}")
     return config, raw, folder
+
+
+def check_config_bounds(raw: dict[str, Any], cfg_path: Path) -> None:
+    """Refuse sizes no real model has before anything is built (``limits.HF_BOUNDS``): a 238-byte config with
+    num_hidden_layers 1000000 would otherwise build for minutes.  Checked at the top level and in nested
+    sub-configs (text_config, vision_config, ...)."""
+    tables = [("", raw)] + [(f"{k}.", v) for k, v in raw.items() if isinstance(v, dict) and k.endswith("config")]
+    for where, table in tables:
+        found: dict[str, int] = {}
+        for kind, fields in limits.HF_FIELDS.items():
+            for name in fields:
+                value = table.get(name)
+                if type(value) is int and value > limits.HF_BOUNDS[kind]:
+                    raise InputError(f"{cfg_path}: {where}{name} = {value} is over mlcost's sanity bound of "
+                                     f"{limits.HF_BOUNDS[kind]} ({kind}); no real model is this large")
+                if type(value) is int and value > 0:
+                    found[kind] = max(found.get(kind, 0), value)
+        modules = found.get("layers", 1) * found.get("experts", 1)
+        if modules > limits.HF_MAX_LAYER_EXPERTS:
+            raise InputError(f"{cfg_path}: {where}layers x experts = {modules} is over mlcost's sanity bound of "
+                             f"{limits.HF_MAX_LAYER_EXPERTS} (expert modules a meta build would create)")
 
 
 def choose_class(transformers: Any, config: Any) -> tuple[Any, str]:
@@ -293,8 +316,8 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
     """Profile a Hugging Face folder or config.json (format 'hf'): meta build, counted forward, cross-check."""
     from dataclasses import replace
 
+    config, raw, folder = load_config(spec, opts.trust_remote_code)  # checked (bounds, auto_map) before torch loads
     torch = import_optional("torch", "hf", "Hugging Face models")
-    config, raw, folder = load_config(spec, opts.trust_remote_code)
     model, cls_name, notes = build_model(config, opts.precision, opts.training)
     kwargs, inputs, input_notes = make_inputs(torch, config, opts, model)
     notes += input_notes

@@ -11,7 +11,7 @@ from typing import Any
 
 from mlcost import limits
 from mlcost.errors import InputError, UnsupportedOperatorError, UsageError, import_optional
-from mlcost.formats import ProfileOptions
+from mlcost.formats import ProfileOptions, onnx_bounds
 from mlcost.results import InputSpec, Profile
 
 # Bound the protobuf we parse: a .onnx graph (weights in external data excluded) is at most 2 GiB.
@@ -76,6 +76,13 @@ def _load(onnx: Any, path: Path):
     if not model.HasField("graph") or not (len(model.graph.node) or len(model.graph.output)):
         raise InputError(f"{path.name}: not a valid ONNX model (no graph)")
     if len(model.functions):
+        try:
+            inlined = onnx_bounds.inlined_node_count(model, path.name)
+        except RecursionError:
+            raise InputError(f"{path.name}: local functions nest deeper than mlcost follows") from None
+        if inlined > limits.MAX_INLINED_NODES:
+            raise InputError(f"{path.name}: inlining its local functions would give {inlined} nodes, over the "
+                             f"limit of {limits.MAX_INLINED_NODES} (functions calling functions multiply)")
         try:
             from onnx import inliner
 
@@ -273,7 +280,7 @@ def _infer_shapes(onnx: Any, model: Any, where: str, assumptions: list[str]):
         return inferred
 
 
-_FOLD_MAX_ELEMENTS = 4096  # shape arithmetic is small; anything bigger is data, left to inference
+_FOLD_MAX_ELEMENTS = limits.FOLD_MAX_ELEMENTS  # shape arithmetic is small; anything bigger is data, left to inference
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
@@ -309,6 +316,8 @@ def _fold_and_reinfer(onnx: Any, model: Any, inferred: Any, where: str, assumpti
                     attrs = {a.name: a.i for a in node.attribute}
                     outs = [np.array(shape, dtype=np.int64)[attrs.get("start", 0):attrs.get("end", len(shape))]]
                 elif all(n == "" or n in known for n in node.input):
+                    if not onnx_bounds.fold_size_ok(node, known):  # checked before evaluating: Range(0, 1e12) allocates
+                        continue
                     outs = ReferenceEvaluator(node, opsets=opsets).run(None, {n: known[n] for n in node.input if n})
                 else:
                     continue

@@ -25,7 +25,7 @@ from mlcost.results import MemoryStats, ModuleRow, ParamStats, Profile
 
 # Same cap as the safetensors crate (MAX_HEADER_SIZE = 100_000_000 bytes).
 MAX_HEADER_BYTES = 100_000_000
-MAX_INDEX_BYTES = 100_000_000
+MAX_INDEX_BYTES = limits.MAX_JSON_BYTES
 
 # safetensors dtype -> (bits per element, torch-style name used in by_dtype)
 DTYPES: dict[str, tuple[int, str]] = {
@@ -193,9 +193,9 @@ def _resolve(spec: Path) -> tuple[list[Path], Path | None]:
         if missing:
             raise InputError(f"{spec}: shard {missing[0]} named in weight_map does not exist")
         return [spec.parent / s for s in shards], spec
-    if not spec.is_file():
+    if not spec.exists():
         raise InputError(f"no such file or directory: {spec}")
-    return [spec], None
+    return [spec], None  # a FIFO or a device is refused by read_header
 
 
 def read_checkpoint(spec: str | Path) -> tuple[list[TensorEntry], dict[str, Any]]:
@@ -245,15 +245,17 @@ def _split_key(name: str) -> list[Any]:
 def module_rows(tensors: list[tuple[str, int]]) -> tuple[ModuleRow, ...]:
     """A per-prefix tree from (tensor name, params): 'a.b.weight' adds to '', 'a' and 'a.b'.
 
-    The root row ('' ) holds the total; every row's params equal the sum over its tensors.
+    The root row ('' ) holds the total; every row's params equal the sum over its tensors.  Names are
+    bounded (``limits.check_name``) and so is the number of rows (``limits.MAX_TREE_ROWS``).
     """
     sums: dict[str, int] = {"": 0}
     for name, n in tensors:
-        parts = name.split(".")
+        parts = limits.check_name(name, f"tensor {name[:40]!r}")  # every prefix is a row: bounded depth and length
         sums[""] += n
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
             sums[prefix] = sums.get(prefix, 0) + n
+        limits.check_tree_rows(len(sums), "checkpoint")
     order = sorted(sums, key=lambda p: (_split_key(p) if p else []))
     return tuple(
         ModuleRow(name=p, type="prefix" if p else "checkpoint", depth=0 if not p else p.count(".") + 1, params=sums[p], flops=0, macs=0)

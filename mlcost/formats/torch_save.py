@@ -51,11 +51,21 @@ def _refusal(path: Path, exc: Exception) -> Exception:
 
 
 def load(path: str | Path, trust_pickle: bool = False) -> Any:
-    torch = _torch()
     path = Path(path)
+    from mlcost import limits, safeio
+    from mlcost.formats.torch_archive import check_zip
+
+    size = safeio.check_regular(path, "torch.save file", None)
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
+        check_zip(path, str(path))  # member count and sizes bounded before torch's reader inflates anything
+    elif size > limits.MAX_LEGACY_PICKLE_BYTES:
+        raise ModelLoadError(f"{path}: a {size}-byte non-zip torch.save file, over the "
+                             f"{safeio.size_text(limits.MAX_LEGACY_PICKLE_BYTES)} limit for legacy pickles")
     # A zip-format file is memory-mapped (its payload stays on disk and tied tensors keep sharing
     # one storage); a legacy file maps onto meta so its payload is never read into memory.
-    where = {"mmap": True, "map_location": "cpu"} if zipfile.is_zipfile(path) else {"map_location": "meta"}
+    where = {"mmap": True, "map_location": "cpu"} if is_zip else {"map_location": "meta"}
+    torch = _torch()  # after the checks: a refused file costs no torch import
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the outcome is reported below
             warnings.simplefilter("ignore")
@@ -74,20 +84,35 @@ def load(path: str | Path, trust_pickle: bool = False) -> Any:
         raise ModelLoadError(f"{path}: cannot load even with --trust-pickle: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
-def _tensors(obj: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
-    """Every tensor in nested dicts/lists/tuples, with a dotted name; bounded depth (files are data)."""
+def _tensors(obj: Any) -> list[tuple[str, Any]]:
+    """Every tensor in nested dicts/lists/tuples, with a dotted name (the first path that reaches it).
+
+    Files are data: a pickle can share one container many times over (a 2 KB "billion laughs" file that
+    expands to 2**60 paths), so each object is visited once (by id) and the walk is bounded in depth and
+    in objects visited."""
     torch = _torch()
-    if isinstance(obj, torch.Tensor):
-        return [(prefix, obj)]
-    if depth > 32:
-        return []
+    from mlcost import limits
+
     out: list[tuple[str, Any]] = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _tensors(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out += _tensors(v, f"{prefix}.{i}" if prefix else str(i), depth + 1)
+    seen: set[int] = set()
+    stack: list[tuple[str, Any, int]] = [("", obj, 0)]
+    while stack:
+        prefix, node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > limits.MAX_OBJECTS_WALKED:
+            raise ModelLoadError(f"holds more than {limits.MAX_OBJECTS_WALKED} containers and tensors "
+                                 "(the limit on objects walked in a torch.save file)")
+        if isinstance(node, torch.Tensor):
+            out.append((prefix, node))
+            continue
+        if depth > 32:
+            continue
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+        children = [(f"{prefix}.{k}" if prefix else str(k), v, depth + 1) for k, v in items
+                    if isinstance(v, (dict, list, tuple, torch.Tensor))]
+        stack.extend(reversed(children))  # pre-order, in the file's order
     return out
 
 
@@ -122,8 +147,8 @@ _FORWARD_OPTIONS = (("--input-shape", "input_shapes"), ("--training", "training"
 
 
 def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
-    torch = _torch()
     obj = load(spec, opts.trust_pickle)
+    torch = _torch()
     if isinstance(obj, torch.nn.Module):  # a whole pickled module (only reachable with --trust-pickle)
         if opts.input_shapes:
             args, specs = make_inputs(opts, "cpu")
@@ -138,7 +163,10 @@ def profile_file(spec: str | Path, opts: ProfileOptions) -> Profile:
     if asked:  # refused rather than a profile that silently lacks what was asked for
         raise UsageError(f"{' and '.join(asked)} need{'s' if len(asked) == 1 else ''} a forward to run, and {spec} "
                          "holds tensors only (state_dict format): profile the model's factory (file.py:build) instead")
-    tensors = _tensors(obj)
+    try:
+        tensors = _tensors(obj)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{spec}: {exc}") from None
     if not tensors:
         raise ModelLoadError(f"{spec}: holds no tensors (a {type(obj).__name__}); nothing to profile")
     return tensor_profile(str(spec), tensors)

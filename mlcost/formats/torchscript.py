@@ -17,6 +17,9 @@ from mlcost.results import Profile
 def load(path: str | Path, device: str = "meta"):
     """torch.jit.load onto DEVICE; a corrupt archive is a one-line ModelLoadError."""
     torch = _torch()
+    from mlcost.formats.torch_archive import check_zip
+
+    check_zip(path, str(path))  # bounded members before torch's reader inflates anything
     try:
         return torch.jit.load(str(path), map_location=device)
     except Exception as exc:  # RuntimeError from the archive reader, or a TorchScript deserialisation error

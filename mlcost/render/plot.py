@@ -19,7 +19,7 @@ def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = 
                force: bool = False) -> Path:
     """Write PATH (.png or .svg): reference results as named points, this run as a red star.  The file
     carries mlcost's marker (a PNG text chunk, an SVG comment); another file is replaced only with FORCE."""
-    from mlcost.safeio import write_output
+    from mlcost.safeio import check_output, write_output
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -27,6 +27,7 @@ def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = 
         raise UsageError(f"--plot: {path} must end in .png or .svg")
     import io
 
+    check_output(path, force=force, option="--plot")  # refuse before matplotlib is even imported
     plt = _pyplot()
     fig = trend_figure(est, run_date=run_date, label=label)
     buf = io.BytesIO()

@@ -18,13 +18,14 @@ LABELLED = 8  # name the operators holding the most time
 
 def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "", force: bool = False) -> Path:
     """Write PATH (.png or .svg) through ``mlcost.safeio.write_output`` (another file is replaced only with FORCE)."""
-    from mlcost.safeio import write_output
+    from mlcost.safeio import check_output, write_output
     from mlcost.render.plot import _pyplot
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise UsageError(f"--plot: {path} must end in .png or .svg")
+    check_output(path, force=force, option="--plot")  # refuse before matplotlib is even imported
     plt = _pyplot()
     fig = roofline_figure(roof, title=title)
     buf = io.BytesIO()
