@@ -79,3 +79,44 @@ def test_cli_infer_factory_and_price(tmp_path):
 def test_cli_infer_bad_input_is_one_line(args, needle):
     r = run_cli("infer", "tests/models/llama.py:build_small", *args)
     assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_gguf_header_becomes_a_llama_decoder(tmp_path):
+    pytest.importorskip("gguf")
+    pytest.importorskip("transformers")
+    import mlcost
+    from tests.test_gguf import write_gguf
+
+    # 1 block, 64 wide, 4 heads (head_dim 16), 2 KV heads, vocab 40 (the token list), built in float16
+    est = mlcost.infer(write_gguf(tmp_path / "tiny.gguf"), chip="h100", prompt_tokens=16, new_tokens=4)
+    assert est.kv_cache_bytes == 2 * 1 * 2 * 16 * (16 + 4) * 2  # K and V x 1 layer x 2 heads x 16 x 20 tokens x 2 B
+    assert any("GGUF llama" in a and "quantized" in a for a in est.assumptions)
+    assert est.prefill["seconds_floor"] > 0 and est.decode["bound"] == "memory"
+
+
+def test_non_decoders_are_refused_in_one_line(tmp_path):
+    pytest.importorskip("onnx")
+    from tests.models import tiny
+    from tests.test_onnx import export
+
+    path = export(*tiny.build(), tmp_path / "lin.onnx")
+    r = run_cli("infer", path, "--chip", "h100", "--prompt-tokens", "8", "--new-tokens", "2")
+    assert r.exit_code == 2 and "decoder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("infer", "tests/models/tiny.py:build", "--chip", "h100", "--prompt-tokens", "8", "--new-tokens", "2")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_sliding_window_caps_cache_and_decode_reads(tmp_path):
+    pytest.importorskip("transformers")
+    import mlcost
+
+    cfg = dict(model_type="mistral", architectures=["MistralForCausalLM"], vocab_size=100, hidden_size=64,
+               intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+               max_position_embeddings=256, sliding_window=8, dtype="float32")
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    est = mlcost.infer(tmp_path, chip="h100", prompt_tokens=32, new_tokens=4)
+    # every layer keeps the last 8 tokens only: K and V x 2 layers x 2 KV heads x 16 x 8 tokens x 4 bytes
+    assert est.kv_cache_bytes == 2 * 2 * 2 * 16 * 8 * 4 == 4096
+    last = {o["op"]: o for o in est.decode["by_operator"]}["aten::scaled_dot_product_attention"]
+    assert last["bytes"] == 4096 + 2 * 2 * 4 * 16 * 4  # the window's K, V + Q and the output per layer
+    assert est.kv_cache["layer_kinds"] == {"sliding": 2}

@@ -63,9 +63,13 @@ def decode_floor(calls: list[Call], chip: roofline.Chip, cache: CacheShape | Non
     att = [c for c in calls if c.op == ATTENTION and c.args]
     rest = [c for c in calls if not (c.op == ATTENTION and c.args)]
     base = roofline.analyse(rest, chip, keep_calls=False)
+
+    def at(cached: int) -> list[Call]:  # each layer's attention reads its cache (at most its window) + the new token
+        return [attention_at(c, min(cached + 1, _window_of(cache, i) or cached + 1)) for i, c in enumerate(att)]
+
     seconds = flops = nbytes = compute_s = 0.0
     for cached, w in decode_steps(prompt, new):
-        step = [attention_at(c, min(cached + 1, _window_of(cache, i) or cached + 1)) for i, c in enumerate(att)]
+        step = at(cached)
         r = roofline.analyse(step, chip, keep_calls=False) if step else None
         s = base["seconds_floor"] + (r["seconds_floor"] if r else 0.0)
         seconds += w * s
@@ -73,7 +77,7 @@ def decode_floor(calls: list[Call], chip: roofline.Chip, cache: CacheShape | Non
         nbytes += w * (base["bytes"] + (r["bytes"] if r else 0))
         compute_s += w * (base["seconds_floor"] * base["compute_bound_share"]
                           + (r["seconds_floor"] * r["compute_bound_share"] if r else 0.0))
-    last = roofline.analyse(rest + [attention_at(c, prompt + new) for c in att], chip, keep_calls=False)
+    last = roofline.analyse(rest + at(prompt + new - 1), chip, keep_calls=False)
     return {"seconds_per_token_floor": seconds, "flops_per_step": round(flops), "bytes_per_step": round(nbytes),
             "intensity": roofline.intensity(flops, nbytes), "bound": "compute" if compute_s > seconds / 2 else "memory",
             "compute_bound_share": compute_s / seconds if seconds else 0.0, "attention_calls": len(att),

@@ -95,9 +95,10 @@ def _gguf_config(path: Path) -> tuple[Any, list[str]]:
         return md.get(f"{arch}.{key}", default)
 
     embd = next((t for t in info["tensors"] if t[0] == "token_embd.weight"), None)
-    vocab = len(md["tokenizer.ggml.tokens"]) if isinstance(md.get("tokenizer.ggml.tokens"), list) else None
-    if vocab is None and embd is not None:
-        vocab = int(embd[2][-1]) if len(embd[2]) > 1 else None
+    tokens = md.get("tokenizer.ggml.tokens")  # a long array is summarized as {"array_of", "count"}
+    vocab = len(tokens) if isinstance(tokens, list) else tokens.get("count") if isinstance(tokens, dict) else None
+    if vocab is None and embd is not None and len(embd[2]) > 1:
+        vocab = int(embd[2][-1])  # ggml order: (embedding_length, vocab)
     need = {"block_count": get("block_count"), "embedding_length": get("embedding_length"),
             "attention.head_count": get("attention.head_count"), "feed_forward_length": get("feed_forward_length"),
             "vocab": vocab}
