@@ -120,3 +120,14 @@ def test_sliding_window_caps_cache_and_decode_reads(tmp_path):
     last = {o["op"]: o for o in est.decode["by_operator"]}["aten::scaled_dot_product_attention"]
     assert last["bytes"] == 4096 + 2 * 2 * 4 * 16 * 4  # the window's K, V + Q and the output per layer
     assert est.kv_cache["layer_kinds"] == {"sliding": 2}
+
+
+def test_precision_sets_the_serving_dtype(llama):
+    import mlcost
+
+    est = mlcost.infer(llama, chip="h100", prompt_tokens=16, new_tokens=2, precision="bf16")
+    # the float32 config served in bfloat16: weights at 2 bytes, the KV cache too
+    assert est.kv_cache_bytes == KV_BYTES_PER_TOKEN // 2 * 18
+    assert est.memory["weights_bytes"] * 2 == mlcost.infer(llama, chip="h100", prompt_tokens=16,
+                                                           new_tokens=2).memory["weights_bytes"]
+    assert "bf16" in est.chip["peak_flops_per_s"]

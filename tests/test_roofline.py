@@ -306,3 +306,15 @@ def test_cli_energy_model_and_bf16_note(tmp_path):
     est = horowitz.estimate(count_module(m, (x,), backend="torch").calls)
     assert est["arithmetic_j"] == pytest.approx(2 * 4 * 4 * 1.5e-12)  # FP16 figures: 1.1 + 0.4 pJ per MAC
     assert est["notes"] == ["bfloat16 arithmetic at the FP16 figures (the table gives no bfloat16)"]
+
+
+def test_in_place_op_reads_and_writes_its_tensor():
+    class M(nn.Module):
+        def forward(self, x, y):
+            x = x * 2  # a tensor of the forward's own, so the in-place add may write it
+            return x.add_(y)
+
+    _, calls = _calls(M(), torch.empty(4, 100, device="meta"), torch.empty(100, device="meta"))
+    # mul: reads x (1600 B), writes 1600 B; add_: reads x and the broadcast y (400 B), writes x again
+    assert [(c.op, c.bytes_read, c.bytes_written) for c in calls] == [
+        ("aten::mul", 1600, 1600), ("aten::add", 1600 + 400, 1600)]

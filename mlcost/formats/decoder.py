@@ -60,10 +60,11 @@ def _from_hf_config(config: Any, name: str, precision: str | None) -> Decoder:
     from mlcost.costs.kv_cache import from_config
     from mlcost.formats import hf
 
-    model, cls, notes = hf.build_model(config, precision or "fp32", training=False)  # fp32: the config's dtype
-    if precision == "fp32":
-        model = model.float()
-        notes.append("weights in float32 (--precision fp32)")
+    model, cls, notes = hf.build_model(config, training=False)  # in the dtype config.json names
+    if precision is not None:  # --precision: the serving dtype, whatever the checkpoint's
+        model = model.float() if precision == "fp32" else model.bfloat16()
+        notes.append(f"weights and activations in {'float32' if precision == 'fp32' else 'bfloat16'} "
+                     f"(--precision {precision})")
     try:
         model.set_attn_implementation("sdpa")
         notes = [n for n in notes if "eager" not in n] + [
