@@ -318,3 +318,18 @@ def test_in_place_op_reads_and_writes_its_tensor():
     # mul: reads x (1600 B), writes 1600 B; add_: reads x and the broadcast y (400 B), writes x again
     assert [(c.op, c.bytes_read, c.bytes_written) for c in calls] == [
         ("aten::mul", 1600, 1600), ("aten::add", 1600 + 400, 1600)]
+
+
+def test_module_table_folds_identical_blocks_in_execution_order():
+    from mlcost.render.roofline import module_rows
+
+    def row(name, flops, nbytes):
+        return {"module": name, "depth": name.count(".") + 1 if name else 0, "flops": flops, "bytes": nbytes,
+                "intensity": flops / nbytes, "seconds_floor": 1e-6, "share": 0.1, "bound": "memory"}
+
+    mods = [row("", 100, 10), row("emb", 0.5, 1), row("layers", 90, 9)]
+    for i in range(3):
+        mods += [row(f"layers.{i}", 30, 3), row(f"layers.{i}.attn", 20, 2)]
+    mods.append(row("head", 9.5, 1))
+    labels = [r[0].strip() for r in module_rows({"by_module": mods}, depth=3)]
+    assert labels == ["(root)", "emb", "layers", ".0–2 ×3", ".attn", "head"]

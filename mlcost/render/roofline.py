@@ -59,12 +59,45 @@ def energy_row(em: dict[str, Any]) -> tuple[str, str]:
                               f"{100 * em['data_movement_share']:.0f}% data movement")
 
 
+def _fold(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """(row, label) in execution order; a run of numbered siblings with equal FLOPs and bytes (layers.0 …
+    layers.31 of one block) folds into one entry 'layers.0–31 ×32' with one block's figures, its descendants once."""
+    out: list[tuple[dict[str, Any], str]] = []
+    skip: set[str] = set()
+    i = 0
+    while i < len(rows):
+        r = rows[i]
+        if r["module"] in skip or any(r["module"].startswith(p + ".") for p in skip):
+            i += 1
+            continue
+        head, _, last = r["module"].rpartition(".")
+        j, n = i + 1, 1
+        while last.isdigit() and j < len(rows):
+            m = rows[j]
+            if any(m["module"].startswith(p + ".") for p in (r["module"], *skip)) or m["module"].startswith(
+                    r["module"] + "."):
+                j += 1
+                continue
+            h2, _, l2 = m["module"].rpartition(".")
+            if h2 == head and l2 == str(int(last) + n) and (m["flops"], m["bytes"]) == (r["flops"], r["bytes"]):
+                skip.add(m["module"])
+                n += 1
+                j += 1
+                continue
+            break
+        name = r["module"] if r["depth"] <= 1 else "." + last  # deeper rows: the tail, under their parent
+        out.append((r, f"{name}–{int(last) + n - 1} ×{n}" if n > 1 else (name or "(root)")))
+        i += 1
+    return out
+
+
 def module_rows(roof: dict[str, Any], depth: int) -> list[list[str]]:
-    """[module, FLOPs, bytes, FLOP/B, floor, share, bound] for modules up to DEPTH, in tree order."""
-    rows = sorted((m for m in roof["by_module"] if m["depth"] <= depth), key=lambda m: m["module"].split("."))
-    return [["  " * m["depth"] + (m["module"] or "(root)"), format_si(m["flops"]), format_bytes(m["bytes"]),
+    """[module, FLOPs, bytes, FLOP/B, floor, share, bound] for modules up to DEPTH, in execution order
+    (identical numbered blocks folded into one row, their figures each block's)."""
+    rows = [m for m in roof["by_module"] if m["depth"] <= depth]
+    return [["  " * m["depth"] + label, format_si(m["flops"]), format_bytes(m["bytes"]),
              _intensity(m["intensity"]), format_seconds(m["seconds_floor"]), f"{100 * m['share']:.1f}%", m["bound"]]
-            for m in rows]
+            for m, label in _fold(rows)]
 
 
 def operator_rows(roof: dict[str, Any], top: int = TOP_OPERATORS) -> list[list[str]]:
@@ -83,7 +116,8 @@ def print_table(con: Any, roof: dict[str, Any], depth: int) -> None:
     from rich.table import Table
 
     mods = Table(title=f"roofline on {roof['chip']['name']}, per module (depth ≤ {depth})", title_justify="left",
-                 box=box.SIMPLE_HEAD, caption="floor = max(FLOPs/peak, bytes/bandwidth), summed over calls",
+                 box=box.SIMPLE_HEAD, caption="floor = max(FLOPs/peak, bytes/bandwidth), summed over calls; ×N: N identical blocks, "
+                 "figures per block",
                  caption_justify="left")
     for col in MODULE_HEADER:
         mods.add_column(col, justify="left" if col in ("module", "bound") else "right")
