@@ -212,6 +212,9 @@ def test_onnx_bytes_agree_with_the_module(tmp_path):
     assert {r.op: r.bytes for r in p.by_operator} == {"Gemm": 4 * (160 + 32 + 100 + 8), "Relu": 256}
     torch_p = count_module(m.eval(), tuple(args), backend="torch")
     assert sum(c.bytes for c in torch_p.calls) == sum(c.bytes for c in p.calls)  # both backends: 1456 bytes
+    roof = roofline.with_roofline(p, "a100").roofline  # the ONNX graph on a chip: every node memory-bound
+    assert roof["bytes"] == 1456 and roof["seconds_floor"] == pytest.approx(1456 / 2039e9)
+    assert {m["module"] for m in roof["by_module"]} >= {"", "layers.0", "layers.1"}
 
 
 # --- mlcost profile --chip ---
