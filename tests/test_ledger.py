@@ -1,7 +1,6 @@
 """The ledger itself: concurrent writers, torn and short writes, version-1 files, folders, run totals."""
 from __future__ import annotations
 
-import csv
 import multiprocessing as mp
 import os
 import socket
