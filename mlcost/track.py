@@ -113,7 +113,10 @@ class _RankCounter(threading.Thread):
         self.pgid, self.ranks, self.done = pgid, set(), threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(0.25):
+        interval, t0 = 0.25, time.monotonic()
+        while not self.done.wait(interval):
+            if time.monotonic() - t0 > 20:  # launchers start their ranks early: no scanning /proc 4x a second for days
+                interval = min(interval * 1.5, 10.0)
             for pid in _proc_group(self.pgid):
                 try:
                     with open(f"/proc/{pid}/environ", "rb") as fh:
