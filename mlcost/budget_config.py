@@ -18,18 +18,14 @@ from typing import Any
 from mlcost import limits, safeio
 from mlcost.errors import ConfigError, InputError, MlcostError
 from mlcost.formats import AS_CHOICES, split_entry_point
-from mlcost.units import parse_bytes, parse_count, parse_flops, parse_fraction, parse_macs
+from mlcost.units import parse_bytes, parse_count, parse_flops, parse_fraction, parse_macs, parse_number
 
 
 def _parse_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ConfigError(f"{what}: expected a number, got {value!r}")
-    try:
-        number = float(value.replace("_", "")) if isinstance(value, str) else float(value)
-    except ValueError:
-        raise ConfigError(f"{what}: {value!r} is not a number") from None
-    if not (number >= 0 and number != float("inf")):
-        raise ConfigError(f"{what}: {value!r} must be a finite number >= 0")
+    """A plain number >= 0 (pfs-days, kg, epochs, pue ...): units.parse_number refuses NaN, inf and the absurd."""
+    number = parse_number(value, what)
+    if number < 0:
+        raise ConfigError(f"{what}: {value!r} must be a number >= 0")
     return number
 
 
@@ -328,10 +324,7 @@ def _positive(value: float | int, what: str) -> float | int:
 def _fraction(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{what}: expected a percentage such as \"5%\", got {value!r}")
-    try:
-        frac = parse_fraction(value, what)
-    except MlcostError:
-        raise ConfigError(f"{what}: cannot read {value!r} (expected a percentage such as \"5%\" or a fraction such as 0.05)") from None
+    frac = parse_fraction(value, what)  # refuses NaN ("nan%"), infinities and the absurd, naming the value
     if frac < 0:
         raise ConfigError(f"{what} must be >= 0%, got {value!r}")
     return frac

@@ -20,10 +20,10 @@ BY = ("command", "commit", "run")
 
 
 def _num(value: Any) -> float:
-    try:
-        return float(value) if value not in (None, "") else 0.0
-    except ValueError:
-        return 0.0
+    """A ledger cell: blank is 0; NaN, inf, the absurd and non-numbers are refused (exit 2), never summed."""
+    from mlcost.units import parse_number
+
+    return parse_number(value, "ledger cell") if value not in (None, "") else 0.0
 
 
 def _epoch(text: str) -> float | None:

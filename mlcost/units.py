@@ -2,11 +2,24 @@
 
 Counts are ints in base units: FLOPs, MACs, bytes, seconds.  One multiply-add (MAC) is
 2 FLOPs everywhere mlcost says "FLOPs"; MACs are reported beside FLOPs, never instead.
+
+Parsing has one rule per kind of quantity, so that no suffix means two things:
+
+- **counts** (parameters, FLOPs, MACs, samples, tokens): SI multipliers k/K (1e3), M (1e6), G or B
+  (billion, 1e9), T (1e12), P (1e15), E (1e18), optionally followed by the unit ("12 GFLOPs", "6.7B",
+  "5 G MACs"); no binary prefixes.
+- **bytes**: a plain integer, or a number with a byte unit: B, KB/kB, MB, GB, TB, PB (SI: 1 KB = 1000 B) or
+  KiB, MiB, GiB, TiB, PiB (binary: 1 KiB = 1024 B).  Here "B" is always the byte: "500 B" is 500 bytes.
+  A bare multiplier ("4 G") is refused for bytes (GB or GiB?), and a lower-case "b" (bits) too.
+- **plain numbers** (hours, pue, kg, pfs-days ...): a decimal number, no suffix.
+
+Every parser refuses NaN, infinities and magnitudes above ``MAX_MAGNITUDE``.
 """
 from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal, InvalidOperation
 
 from mlcost.errors import UsageError
 
@@ -19,101 +32,141 @@ PFS_DAY_FLOPS = 1e15 * SECONDS_PER_DAY
 LBS_PER_KG = 2.20462262185
 KG_PER_LB = 1 / LBS_PER_KG
 
-_SI = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
+#: The largest magnitude mlcost accepts for any number it reads (options, budgets, JSON, ledgers).  It is
+#: far above any real parameter count, FLOP count, byte size, duration or energy, and low enough that a
+#: product of ten such numbers stays finite in float64 (1e30**10 = 1e300 < 1.8e308): an absurd input such as
+#: ``--energy-kwh 1e308`` is refused by name instead of overflowing to "inf kg" somewhere downstream.
+MAX_MAGNITUDE = 1e30
+
+_COUNT_PREFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12, "P": 10**15,
+                 "E": 10**18}
+_BYTE_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15, "e": 10**18,
+                "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50, "ei": 2**60}
 _DURATION = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86_400, "day": 86_400, "days": 86_400,
              "hours": 3600, "minutes": 60, "seconds": 1, "w": 604_800, "week": 604_800, "weeks": 604_800}
 
-_NUM = r"(?P<num>[+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-_QUANTITY = re.compile(_NUM + r"\s*(?P<prefix>Ki|Mi|Gi|Ti|Pi|[kKMGBTPE]?)\s*(?P<unit>[A-Za-z/%]*)\s*$")
+# 1_000, 1,000,000 (commas only between groups of three: "1,5" is refused, not read as 15), .5, 1.5e9
+_NUM = r"(?P<num>[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_QUANTITY = re.compile(r"\s*" + _NUM + r"\s*(?P<suffix>[A-Za-z%].*?)?\s*$")
 
 
-def _number(text: str, what: str) -> float:
-    try:
-        value = float(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is not a number") from None
-    return value
+def _finite(value: float | int | Decimal, text: object, what: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{what}: {text!r} is not a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise UsageError(f"{what}: {text!r} is out of range (more than {MAX_MAGNITUDE:g} in magnitude)")
 
 
-def _parse(text: str | int | float, what: str, units: tuple[str, ...]) -> float:
-    if isinstance(text, bool):
+def _split(text: str | int | float, what: str, example: str) -> tuple[int | float | Decimal, str]:
+    """(number, suffix) of TEXT; a Python number has no suffix.  Strings are read exactly (Decimal)."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise UsageError(f"{what}: {text!r} is not a number")
     if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        s = str(text).strip()
-        m = _QUANTITY.match(s)
-        if not m:
-            raise UsageError(f"{what}: cannot read {text!r} (expected a number such as 1.2e9, '4 GiB' or '5 G')")
-        unit = m["unit"]
-        if unit and unit.lower() not in {u.lower() for u in units}:
-            expected = ", ".join(u for u in units if u) or "no unit"
-            raise UsageError(f"{what}: unknown unit {unit!r} in {text!r} (expected {expected})")
-        prefix = m["prefix"]
-        scale = _BINARY.get(prefix) or _SI[prefix]
-        value = _number(m["num"], what) * scale
-    if math.isnan(value) or math.isinf(value):
-        raise UsageError(f"{what}: {text!r} is not a finite number")
+        _finite(text, text, what)
+        return text, ""
+    m = _QUANTITY.fullmatch(text)
+    if not m:
+        if re.fullmatch(r"\s*[+-]?(nan|inf|infinity)\s*%?\s*", text, re.I):
+            raise UsageError(f"{what}: {text!r} is not a finite number")
+        raise UsageError(f"{what}: {text!r} is not a number (expected e.g. {example})")
+    try:
+        number = Decimal(m["num"].replace(",", "").replace("_", ""))
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimal literals
+        raise UsageError(f"{what}: {text!r} is not a number") from None
+    _finite(number, text, what)
+    return number, (m["suffix"] or "").strip()
+
+
+def _scaled(number: int | float | Decimal, scale: int, text: object, what: str) -> int | float | Decimal:
+    value = number * (Decimal(scale) if isinstance(number, Decimal) else scale)
+    _finite(value, text, what)
     return value
+
+
+def _whole(value: int | float | Decimal, text: object, what: str) -> int:
+    if value != int(value):
+        raise UsageError(f"{what}: {text!r} is not a whole number")
+    return int(value)
+
+
+def _count(text: str | int | float, what: str, words: tuple[str, ...]) -> int | float | Decimal:
+    number, suffix = _split(text, what, "1.2e9, '5 G' or '6.7B'")
+    for prefix in sorted(_COUNT_PREFIX, key=len, reverse=True):
+        if suffix.startswith(prefix) and suffix[len(prefix):].strip().lower() in {w.lower() for w in words}:
+            return _scaled(number, _COUNT_PREFIX[prefix], text, what)
+    raise UsageError(f"{what}: unknown unit {suffix!r} in {text!r} (expected e.g. '5 G', '6.7B' (B = billion) or "
+                     f"'12 G{words[-1]}': a count takes k, M, G/B, T, P, E, not bytes or binary prefixes)")
 
 
 def parse_count(text: str | int | float, what: str = "count") -> int:
-    """'30_000_000', '5 G', '6.7B', '1.2e9' -> int.  SI prefixes are decimal.  A count is whole:
-    '1.5' is an error, not silently 2 (float noise such as 6.7 * 1e9 is tolerated)."""
-    value = _parse(text, what, ("",))
-    whole = round(value)
-    if abs(value - whole) > 1e-9 * max(1.0, abs(value)):
-        raise UsageError(f"{what}: {text!r} is not a whole number")
-    return whole
+    """'30_000_000', '5 G', '6.7B' (B = billion), '1.2e9', '300 params' -> int.  A count is whole:
+    '1.5' is an error, not silently 2 (strings are read exactly, so '6.7B' is 6_700_000_000)."""
+    return _whole(_count(text, what, ("", "param", "parameters", "params")), text, what)
 
 
 def parse_flops(text: str | int | float, what: str = "FLOPs") -> int:
-    """'1.2 GFLOPs', '3e21', '5 G' -> int FLOPs."""
-    return round(_parse(text, what, ("", "flop", "flops", "FLOP", "FLOPs")))
+    """'1.2 GFLOPs', '3e21', '5 G' -> int FLOPs (a fraction of a FLOP is rounded down: exact for a limit)."""
+    return math.floor(_count(text, what, ("", "flop", "FLOPs")))
 
 
 def parse_macs(text: str | int | float, what: str = "MACs") -> int:
-    return round(_parse(text, what, ("", "mac", "macs", "MAC", "MACs")))
+    """'5 G', '5 GMACs', 1e9 -> int MACs (rounded down)."""
+    return math.floor(_count(text, what, ("", "mac", "MACs")))
 
 
 def parse_bytes(text: str | int | float, what: str = "bytes") -> int:
-    """'128 MiB' (binary), '4 GB' (decimal), '4GiB', 1024 -> int bytes."""
-    return round(_parse(text, what, ("", "B", "byte", "bytes")))
+    """'128 MiB' (binary), '4 GB' (SI), '500 B' (500 bytes), 1024 -> int bytes (rounded down)."""
+    number, suffix = _split(text, what, "1024, '500 B', '4 GB' or '128 MiB'")
+    unit = suffix.lower()
+    if unit in ("", "byte", "bytes"):
+        return math.floor(_scaled(number, 1, text, what))
+    if suffix.endswith("B") and suffix[:-1].lower() in _BYTE_PREFIX:
+        return math.floor(_scaled(number, _BYTE_PREFIX[suffix[:-1].lower()], text, what))
+    if suffix.endswith("b") and suffix[:-1].lower() in _BYTE_PREFIX:
+        why = f"a lower-case 'b' is bits; write {suffix[:-1]}B for bytes"
+    elif unit in _BYTE_PREFIX:
+        why = f"'{suffix}' alone is ambiguous for bytes; write {suffix.upper().rstrip('I')}B (SI) or " \
+              f"{suffix[0].upper()}iB (binary)"
+    else:
+        why = "expected B, KB, MB, GB, TB (SI, 1 KB = 1000 B) or KiB, MiB, GiB, TiB (binary, 1 KiB = 1024 B)"
+    raise UsageError(f"{what}: unknown unit {suffix!r} in {text!r} ({why})")
+
+
+def parse_number(text: str | int | float, what: str = "number") -> float:
+    """A plain finite number: '8', '1.5e3', '2_000', 0.5 -> float (no unit; use the kind's parser for units)."""
+    number, suffix = _split(text, what, "8, 0.5 or 1.5e3")
+    if suffix:
+        raise UsageError(f"{what}: {text!r} is not a plain number (unexpected {suffix!r})")
+    return float(number)
 
 
 def parse_duration(text: str | int | float, what: str = "duration") -> float:
     """'3h', '90 min', '2 days', '45s', 3600 -> seconds (a bare number is seconds)."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        seconds = float(text)
-    else:
-        m = re.match(_NUM + r"\s*(?P<unit>[A-Za-z]*)\s*$", str(text).strip())
-        if not m:
-            raise UsageError(f"{what}: cannot read {text!r} (expected e.g. '3h', '90 min', '2 days')")
-        unit = m["unit"] or "s"
-        if unit not in _DURATION:
-            raise UsageError(f"{what}: unknown time unit {unit!r} in {text!r}")
-        seconds = _number(m["num"], what) * _DURATION[unit]
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise UsageError(f"{what}: {text!r} is not a finite number")
-    return seconds
+    number, suffix = _split(text, what, "'3h', '90 min' or '2 days'")
+    unit = suffix or "s"
+    if unit not in _DURATION:
+        raise UsageError(f"{what}: unknown time unit {unit!r} in {text!r}")
+    return float(_scaled(number, _DURATION[unit], text, what))
 
 
 def parse_fraction(text: str | int | float, what: str = "fraction") -> float:
-    """'5%' -> 0.05; '0.05' -> 0.05."""
-    s = str(text).strip()
-    if s.endswith("%"):
-        return _number(s[:-1].strip(), what) / 100
-    return _parse(text, what, ("",))
+    """'5%' -> 0.05; '0.05' -> 0.05 (finite: 'nan%' and '1e999%' are refused)."""
+    number, suffix = _split(text, what, "'5%' or 0.05")
+    if suffix not in ("", "%"):
+        raise UsageError(f"{what}: cannot read {text!r} (expected a percentage such as '5%' or a fraction such as 0.05)")
+    return float(number) / 100 if suffix == "%" else float(number)
 
 
 def require_positive(value: float, what: str, *, allow_zero: bool = False, integer: bool = False) -> float:
-    """Reject non-numbers, NaN, infinities, negatives, (unless allowed) zero and (with INTEGER)
-    fractions, with one clear line."""
+    """Reject non-numbers, NaN, infinities, magnitudes above MAX_MAGNITUDE, negatives, (unless allowed) zero
+    and (with INTEGER) fractions, with one clear line."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"{what} must be a number, got {value!r}")
-    if math.isnan(value) or math.isinf(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{what} must be a finite number, got {value}")
+    if abs(value) > MAX_MAGNITUDE:  # before any float() of a huge int, which would overflow
+        shown = f"{value:g}" if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
+        raise UsageError(f"{what} is out of range (more than {MAX_MAGNITUDE:g}), got {shown}")
     if value < 0 or (value == 0 and not allow_zero):
         raise UsageError(f"{what} must be {'zero or ' if allow_zero else ''}positive, got {value:g}")
     if integer and value != int(value):

@@ -71,9 +71,10 @@ def test_markdown_and_output_file(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (("--params", "0", "--tokens", "1e9"), "parameters must be positive"),
     (("--params", "-5", "--tokens", "1e9"), "parameters must be positive"),
-    (("--params", "nan", "--tokens", "1e9"), "--params: cannot read 'nan'"),
-    (("--params", "1e9", "--tokens", "inf"), "--tokens: cannot read 'inf'"),
-    (("--params", "1e999", "--tokens", "1e9"), "not a finite number"),
+    (("--params", "nan", "--tokens", "1e9"), "--params: 'nan' is not a finite number"),
+    (("--params", "1e9", "--tokens", "inf"), "--tokens: 'inf' is not a finite number"),
+    (("--params", "1e999", "--tokens", "1e9"), "--params: '1e999' is out of range (more than 1e+30 in magnitude)"),
+    (("--params", "1e30", "--tokens", "1e30", "--gpu", "a100", "--count", "1e308"), "--count: '1e308' is out of range"),
     (("--gpu", "a100", "--hours", "-1"), "training time must be positive"),
     (("--gpu", "a100", "--hours", "1", "--count", "0"), "count must be positive"),
     (("--gpu", "h1000", "--hours", "1"), "unknown accelerator 'h1000'; closest:"),

@@ -107,3 +107,56 @@ def test_profile_from_dict_refuses_other_json_in_one_line():
             Profile.from_dict(data)
     with pytest.raises(InputError, match="malformed mlcost profile: KeyError"):
         Profile.from_dict({"schema": "mlcost.profile/1"})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("500 B", 500), ("500B", 500), ("500 bytes", 500), (500, 500), ("4 KB", 4_000), ("4 kB", 4_000),
+    ("4 GB", 4 * 10**9), ("1.5 GiB", 3 * 2**29), ("1,000 B", 1000), ("1_024", 1024), ("2 TiB", 2 * 2**40),
+    ("1.3 KiB", 1331),  # 1331.2 bytes, rounded down: for a limit, value > 1331.2 exactly when value > 1331
+])
+def test_bytes_take_byte_units_where_B_is_the_byte(text, expected):
+    assert units.parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("4 G", "'G' alone is ambiguous for bytes; write GB (SI) or GiB (binary)"),
+    ("4 Gi", "'Gi' alone is ambiguous for bytes; write GB (SI) or GiB (binary)"),
+    ("4 Gb", "a lower-case 'b' is bits; write GB for bytes"),
+    ("1,5 GB", "is not a number"),  # a decimal comma is refused, never read as 15
+    ("5 GFLOPs", "unknown unit 'GFLOPs'"),
+])
+def test_bytes_refuse_what_is_not_a_byte_unit(text, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        units.parse_bytes(text, "max_weights_bytes")
+
+
+@pytest.mark.parametrize(("parse", "text", "expected"), [
+    (units.parse_count, "500 B", 500 * 10**9), (units.parse_count, "6.7B params", 6_700_000_000),
+    (units.parse_count, "5k", 5000), (units.parse_flops, "12 GFLOPs", 12 * 10**9), (units.parse_flops, "3e21", 3 * 10**21),
+    (units.parse_macs, "5 G MACs", 5 * 10**9), (units.parse_macs, "5 GMACs", 5 * 10**9),
+])
+def test_counts_take_si_multipliers_where_B_is_a_billion(parse, text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["5 GB", "5 GiB", "5 Ki", "5 bytes", "5 MACs"])
+def test_counts_refuse_bytes_and_binary_prefixes(text):
+    with pytest.raises(UsageError, match="unknown unit"):
+        units.parse_count(text, "max_params")
+
+
+@pytest.mark.parametrize(("parse", "text"), [
+    (units.parse_fraction, "nan%"), (units.parse_fraction, "inf%"), (units.parse_fraction, "1e999%"),
+    (units.parse_fraction, float("nan")), (units.parse_number, "1e308"), (units.parse_number, "-1e31"),
+    (units.parse_duration, "1e300 h"), (units.parse_bytes, "1e40"), (units.parse_count, 10**31),
+    (units.parse_number, "Infinity"), (units.parse_number, "8 kg"),
+])
+def test_every_parser_refuses_nan_inf_and_the_absurd(parse, text):
+    with pytest.raises(UsageError):
+        parse(text, "x")
+
+
+def test_require_positive_bounds_huge_integers_without_overflow():
+    with pytest.raises(UsageError, match="out of range .* an integer of 401 digits"):
+        units.require_positive(10**400, "--count", integer=True)
+    assert units.require_positive(units.MAX_MAGNITUDE, "x") == 1e30

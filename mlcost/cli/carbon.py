@@ -4,7 +4,6 @@ Light at import: typer and mlcost's own modules only (never torch, pandas or cod
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional
 
@@ -12,22 +11,17 @@ import typer
 
 from mlcost.errors import UsageError
 from mlcost.jsonfile import read_json_object
+from mlcost.units import parse_fraction, parse_number, require_positive
 
 FORMATS = ("table", "json", "markdown")
 
 
 def _number(text: Optional[str], what: str) -> Optional[float]:
-    """A finite number ('1.5e3', '2_000', '40%' for fractions); None passes through."""
+    """A finite number ('1.5e3', '2_000', '40%' for fractions); None passes through (units refuses NaN,
+    inf and the absurd, so that `--energy-kwh 1e308` is an error, not "inf kg")."""
     if text is None:
         return None
-    s = text.strip().replace("_", "")
-    try:
-        value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is not a number") from None
-    if math.isnan(value) or math.isinf(value):
-        raise UsageError(f"{what}: {text!r} is not a finite number")
-    return value
+    return (parse_fraction if text.strip().endswith("%") else parse_number)(text, what)
 
 
 def _compute_json(path: Path):
@@ -84,6 +78,8 @@ def carbon_command(
     if seconds is not None and seconds <= 0:
         raise UsageError(f"{'--hours' if h is not None else '--days'} must be positive, got {h if h is not None else d:g}")
     f = _number(flops, "--flops")
+    if count is not None:  # typer reads any int: 10**400 would overflow a float further on
+        require_positive(count, "--count", integer=True)
     args = dict(
         gpu=gpu, count=count, seconds=seconds, gpu_hours=_number(gpu_hours, "--gpu-hours"),
         power_fraction=_number(power_fraction, "--power-fraction"), power_watts=_number(power_watts, "--power-watts"),

@@ -12,6 +12,7 @@ import typer
 
 from mlcost.errors import UsageError
 from mlcost.jsonfile import read_json_object
+from mlcost.units import parse_number
 
 FORMATS = ("table", "json", "markdown")
 
@@ -28,16 +29,11 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def _number(text: Optional[str], what: str) -> Optional[float]:
     """A finite number from an option ('8', '1.5e3', '2_000'); None passes through.  Signs, zero and
-    whole-number checks are the cost model's (one line each); this only keeps typer's multi-line
-    usage error away from a typo such as `--hours abc`."""
+    whole-number checks are the cost model's (one line each); units.parse_number refuses NaN, inf and the
+    absurd (1e308) and keeps typer's multi-line usage error away from a typo such as `--hours abc`."""
     if text is None:
         return None
-    try:
-        value = float(text.strip().replace("_", ""))
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise UsageError(f"{what}: {text!r} is not a finite number")
+    value = parse_number(text, what)
     return int(value) if value.is_integer() else value
 
 

@@ -298,11 +298,10 @@ def with_measured(est: CarbonEstimate, rows: Iterable[dict[str, Any]]) -> Carbon
     """
     from dataclasses import replace
 
-    def num(v: Any, kind: type = float) -> Any:
-        try:
-            return None if v in (None, "") else kind(v)
-        except ValueError:
-            return None
+    from mlcost.units import parse_number
+
+    def num(v: Any, kind: type = float) -> Any:  # NaN/inf/non-numbers are refused (exit 2), not passed on
+        return None if v in (None, "") else kind(parse_number(v, "ledger cell"))
 
     typed = []
     for r in rows:
