@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mlcost.budget_config import METRICS, BudgetConfig, ModelConfig, find_config, load_config
-from mlcost.errors import InputError, MissingDependencyError, MlcostError, ModelLoadError, UsageError
+from mlcost.errors import (InputError, MissingDependencyError, MlcostError, ModelLoadError, UsageError, first_line,
+                           raised_in_mlcost)
 from mlcost.jsonfile import read_json_object
 from mlcost.results import BudgetReport, BudgetRow, Profile
 
@@ -103,10 +104,21 @@ def _pct(change: float | None) -> str:
     return f"{change * 100:+.2f}%"
 
 
-def _change(value: float, base: float) -> float:
-    if base == 0:
-        return 0.0 if value == 0 else math.inf
+def _change(value: float, base: float) -> float | None:
+    """(value - base) / base; None when the baseline is 0 (or negative, through the library): undefined."""
+    if value == base:
+        return 0.0
+    if base <= 0:
+        return None
     return (value - base) / base
+
+
+def _vs_baseline(metric: str, value: float, base: float, change: float | None) -> str:
+    if change is not None:
+        return f"{_pct(change)} vs baseline"
+    diff = value - base
+    return (f"baseline {_fmt(metric, base)}: relative change undefined, absolute change "
+            f"{'+' if diff >= 0 else '-'}{_fmt(metric, abs(diff))}")
 
 
 def _max_row(model: ModelConfig, metric: str, value: float, base: float | None, warn_at: float) -> BudgetRow:
@@ -119,7 +131,7 @@ def _max_row(model: ModelConfig, metric: str, value: float, base: float | None, 
     else:
         verdict, how = "pass", "is within"
     change = _change(value, base) if base is not None else None
-    vs = f" ({_pct(change)} vs baseline)" if change is not None else ""
+    vs = f" ({_vs_baseline(metric, value, base, change)})" if base is not None else ""
     msg = f"{model.name}: {metric} {_fmt(metric, value)} {how} {key} {_fmt(metric, limit)}{vs}"
     return BudgetRow(model.name, key, metric, "max", METRICS[metric].unit, value, limit, verdict, msg,
                      baseline=base, change=change, line=model.lines.get(key))
@@ -135,7 +147,13 @@ def _increase_row(model: ModelConfig, metric: str, value: float | None, base: fl
         return BudgetRow(model.name, key, metric, "increase", unit, value, None, "skip",
                          f"{model.name}: {metric} change not checked ({why})", baseline=base, max_increase=frac, line=line)
     change = _change(value, base)
-    limit = base * (1 + frac)
+    limit = base * (1 + frac) if base > 0 else base
+    if change is None:  # a baseline of 0: no fraction of it is allowed, so any increase exceeds
+        verdict, how = ("fail", "exceeds") if value > base else ("pass", "is within")
+        msg = f"{model.name}: {metric} {_fmt(metric, value)} ({_vs_baseline(metric, value, base, None)}); " \
+              f"{how} max_increase {frac * 100:g}%"
+        return BudgetRow(model.name, key, metric, "increase", unit, value, limit, verdict, msg,
+                         baseline=base, change=None, max_increase=frac, line=line)
     if change > frac + 1e-12:
         verdict, how = "fail", "exceeds"
     elif change > 0 and change >= warn_at * frac:
@@ -213,8 +231,12 @@ def profile_models(config: BudgetConfig, models: Sequence[ModelConfig], root: Pa
             raise
         except MlcostError as exc:
             raise _with_context(exc, f"model {model.name!r}{where}") from exc
-        except Exception as exc:  # the user's factory raised: a model error (exit 2), not an mlcost bug
-            raise ModelLoadError(f"model {model.name!r}{where}: {type(exc).__name__}: {exc}") from exc
+        except BaseException as exc:
+            # sys.exit(0), KeyboardInterrupt or anything else from the user's factory or model fails that model
+            # (exit 2): it must never end the gate as a pass.  A bug of mlcost's own stays one (exit 70).
+            if raised_in_mlcost(exc):
+                raise
+            raise ModelLoadError(f"model {model.name!r}{where}: {type(exc).__name__}: {first_line(exc)}") from exc
     return out
 
 
@@ -258,6 +280,10 @@ def load_baseline(path: str | Path) -> Values:
         bad = [k for k, v in metrics.items() if k not in METRICS or isinstance(v, bool) or not isinstance(v, (int, float))]
         if bad:
             raise InputError(f"{path}: model {name!r} has an unknown metric or a non-number: {bad[0]!r}")
+        negative = [k for k, v in metrics.items() if v < 0]  # NaN/inf were refused by the JSON reader
+        if negative:
+            raise InputError(f"{path}: model {name!r}: {negative[0]} is {metrics[negative[0]]!r}; "
+                             "a cost metric is never negative")
         out[name] = dict(metrics)
     return out
 

@@ -100,8 +100,8 @@ def test_pyproject_tool_table_same_schema(tmp_path):
     ('inputshape = ["1,8"]', 3, "unknown key 'inputshape' in [[models]]; did you mean 'input_shape'?"),
     ('budgets = { max_maccs = "5 G" }', 3, "unknown key 'max_maccs' in the budgets of model 'a'; did you mean 'max_macs'?"),
     ('budgets = { max_increase = { mac = "2%" } }', 3, "unknown key 'mac' in max_increase; did you mean 'macs'?"),
-    ('budgets = { max_macs = "5 GB" }', 3, "max_macs: unknown unit 'B' in '5 GB' (expected mac, macs, MAC, MACs)"),
-    ('budgets = { max_increase = "five" }', 3, 'max_increase: cannot read \'five\' (expected a percentage such as "5%" or a fraction such as 0.05)'),
+    ('budgets = { max_macs = "5 GB" }', 3, "max_macs: unknown unit 'GB' in '5 GB' (expected e.g. '5 G', '6.7B' (B = billion) or '12 GMACs': a count takes k, M, G/B, T, P, E, not bytes or binary prefixes)"),
+    ('budgets = { max_increase = "five" }', 3, "max_increase: 'five' is not a number (expected e.g. '5%' or 0.05)"),
     ('backend = "fcore"', 3, "backend: 'fcore' is not one of auto, fvcore, torch"),
     ('budgets = { max_pfs_days = 2 }', 1, "model 'a': max_pfs_days/max_co2e_kg need 'tokens' or 'samples' (training data size)"),
 ])
@@ -173,7 +173,10 @@ def test_growth_from_zero_and_shrinking(tmp_path):
     report = compare(cfg, vals, {"m": {"params": 0, "macs": 0, "flops": 21, "weights_bytes": 0}}, baseline_label="x")
     rows = {r.metric: r for r in report.rows}
     assert rows["params"].verdict == "pass" and rows["params"].change == 0.0
-    assert rows["macs"].verdict == "fail" and math.isinf(rows["macs"].change)
+    # growth from a baseline of 0 has no relative change (None, never +inf in JSON): it is stated, and fails
+    assert rows["macs"].verdict == "fail" and rows["macs"].change is None and rows["macs"].limit == 0
+    assert rows["macs"].message == ("m: macs 10 MACs (baseline 0 MACs: relative change undefined, absolute change "
+                                    "+10 MACs); exceeds max_increase 0%")
     assert rows["flops"].verdict == "pass" and math.isclose(rows["flops"].change, -1 / 21)
 
 

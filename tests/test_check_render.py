@@ -89,8 +89,10 @@ def test_github_annotations_and_step_summary(tmp_path):
 
 
 def test_annotation_escaping():
-    assert rb._escape_data("50% done\nnext") == "50%25 done%0Anext"
-    assert rb._escape_property("a:b,c") == "a%3Ab%2Cc"
+    from mlcost.render import escape
+
+    assert escape.workflow_data("50% done\nnext") == "50%25 done%0Anext"
+    assert escape.workflow_property("a:b,c") == "a%3Ab%2Cc"
 
 
 def test_junit_parses_back(tmp_path):

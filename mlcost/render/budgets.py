@@ -10,7 +10,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from mlcost.render import to_json
+from mlcost.render import escape, to_json
 from mlcost.results import BudgetReport, BudgetRow
 from mlcost.units import format_bytes, format_si
 
@@ -51,7 +51,7 @@ def _summary(report: BudgetReport) -> str:
     fail, warn, ok, skip = (report.count(v) for v in ("fail", "warn", "pass", "skip"))
     head = f"{fail} budget{'s' if fail != 1 else ''} exceeded" if fail else "all budgets met"
     parts = [head, f"{warn} near the limit", f"{ok} within budget"] + ([f"{skip} skipped"] if skip else [])
-    base = f"; baseline {report.baseline}" if report.baseline else ""
+    base = f"; baseline {report.baseline}" if report.baseline else ""  # a user's path or ref: escaped by the caller
     return f"{', '.join(parts)} ({len(report.models)} model{'s' if len(report.models) != 1 else ''}{base})"
 
 
@@ -75,18 +75,18 @@ def _skipped(report: BudgetReport) -> list[str]:
 
 def render_text(report: BudgetReport) -> str:
     """A plain aligned table (no colour, no terminal-width wrapping: CI logs keep it intact)."""
-    table = [_HEAD] + [_cells(r, _VERDICT) for r in report.rows if r.verdict != "skip"]
+    table = [_HEAD] + [[escape.plain(c) for c in _cells(r, _VERDICT)] for r in report.rows if r.verdict != "skip"]
     widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
-    lines = [f"mlcost check: {report.config}"]
+    lines = [f"mlcost check: {escape.plain(report.config)}"]
     for n, cells in enumerate(table):
         lines.append("  ".join(c.ljust(w) if i < 2 or i == 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     if not report.rows:
         lines.append("(no budgets configured)")
-    lines += [f"skipped: {n}" for n in _skipped(report)]
-    lines += [f"note: {n}" for n in report.notes]
-    lines.append(_summary(report))
+    lines += [f"skipped: {escape.plain(n)}" for n in _skipped(report)]
+    lines += [f"note: {escape.plain(n)}" for n in report.notes]
+    lines.append(escape.plain(_summary(report)))
     return "\n".join(lines) + "\n"
 
 
@@ -94,33 +94,20 @@ def render_json(report: BudgetReport) -> str:
     return to_json(report.to_dict())
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def render_markdown(report: BudgetReport) -> str:
     """For a sticky PR comment: the first line is always MARKDOWN_HEADING, then the hidden marker."""
     status = "❌" if report.exceeded else ("⚠️" if report.count("warn") else "✅")
-    lines = [MARKDOWN_HEADING, MARKDOWN_MARKER, "", f"{status} {_summary(report)}", ""]
+    lines = [MARKDOWN_HEADING, MARKDOWN_MARKER, "", f"{status} {escape.markdown(_summary(report))}", ""]
     lines.append("| " + " | ".join(h.capitalize() for h in _HEAD) + " |")
     lines.append("|" + "|".join(["---", "---", "---:", "---:", "---:", "---"]) + "|")
     for row in report.rows:
         if row.verdict != "skip":
-            lines.append("| " + " | ".join(_md_escape(c) for c in _cells(row, _ICON)) + " |")
+            lines.append("| " + " | ".join(escape.markdown(c) for c in _cells(row, _ICON)) + " |")
     for n in [*_skipped(report), *report.notes]:
-        lines += ["", f"> {_md_escape(n)}"]
-    lines += ["", f"<sub>config: `{report.config}` · warn at {report.warn_at * 100:g}% of a limit · "
+        lines += ["", f"> {escape.markdown(n)}"]
+    lines += ["", f"<sub>config: {escape.markdown(report.config)} · warn at {report.warn_at * 100:g}% of a limit · "
               "1 multiply-add = 2 FLOPs</sub>"]
     return "\n".join(lines) + "\n"
-
-
-def _escape_data(text: str) -> str:
-    # GitHub workflow-command escaping (actions/toolkit command.ts)
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def annotations(report: BudgetReport) -> list[str]:
@@ -130,14 +117,14 @@ def annotations(report: BudgetReport) -> list[str]:
         if row.verdict not in ("fail", "warn"):
             continue
         level = "error" if row.verdict == "fail" else "warning"
-        props = [f"file={_escape_property(report.config)}"]
+        props = [f"file={escape.workflow_property(report.config)}"]
         if row.line:
             props.append(f"line={row.line}")
         title = f"mlcost budget {'exceeded' if row.verdict == 'fail' else 'near limit'}: {row.model} {row.budget}"
-        props.append(f"title={_escape_property(title)}")
-        out.append(f"::{level} {','.join(props)}::{_escape_data(row.message)}")
+        props.append(f"title={escape.workflow_property(title)}")
+        out.append(f"::{level} {','.join(props)}::{escape.workflow_data(row.message)}")
     for n in report.notes:
-        out.append(f"::notice title={_escape_property('mlcost check')}::{_escape_data(n)}")
+        out.append(f"::notice title={escape.workflow_property('mlcost check')}::{escape.workflow_data(n)}")
     return out
 
 
@@ -170,21 +157,21 @@ def render_junit(report: BudgetReport) -> str:
     suites = ET.Element("testsuites", name="mlcost check")
     for model in report.models:
         rows = [r for r in report.rows if r.model == model]
-        suite = ET.SubElement(suites, "testsuite", name=f"mlcost check: {model}", tests=str(len(rows)),
+        suite = ET.SubElement(suites, "testsuite", name=escape.xml(f"mlcost check: {model}"), tests=str(len(rows)),
                               failures=str(sum(r.verdict == "fail" for r in rows)), errors="0",
                               skipped=str(sum(r.verdict == "skip" for r in rows)))
         for row in rows:
-            case = ET.SubElement(suite, "testcase", classname=f"mlcost.check.{model}", name=row.budget,
-                                 file=report.config, **({"line": str(row.line)} if row.line else {}))
+            case = ET.SubElement(suite, "testcase", classname=escape.xml(f"mlcost.check.{model}"), name=row.budget,
+                                 file=escape.xml(report.config), **({"line": str(row.line)} if row.line else {}))
             detail = (f"value: {_num(row.value)} {row.unit}\nlimit: {_num(row.limit)} {row.unit}\n"
                       f"baseline: {_num(row.baseline)}\nchange: {fmt_change(row)}\n")
             if row.verdict == "fail":
-                failure = ET.SubElement(case, "failure", message=row.message, type="BudgetExceeded")
+                failure = ET.SubElement(case, "failure", message=escape.xml(row.message), type="BudgetExceeded")
                 failure.text = detail
             elif row.verdict == "skip":
-                ET.SubElement(case, "skipped", message=row.message)
+                ET.SubElement(case, "skipped", message=escape.xml(row.message))
             else:
-                ET.SubElement(case, "system-out").text = row.message + ("  [near the limit]" if row.verdict == "warn" else "")
+                ET.SubElement(case, "system-out").text = escape.xml(row.message) + ("  [near the limit]" if row.verdict == "warn" else "")
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
