@@ -15,41 +15,99 @@ import typer
 from typer.core import TyperGroup
 
 from mlcost import __version__
-from mlcost.errors import MlcostError
+from mlcost.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, MlcostError, describe_os_error, first_line, raised_in_mlcost
 
 # Order in --help; any other command module found in this package is registered after these.
 _COMMAND_ORDER = ("profile", "compute", "carbon", "track", "check", "reference")
+
+
+try:  # typer 0.26 and later vendor click as typer._click; older ones use click itself
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _click_errors
 
 
 def debug_enabled() -> bool:
     return os.environ.get("MLCOST_DEBUG", "") not in ("", "0", "false", "no")
 
 
-def report_error(exc: BaseException) -> None:
-    """One clear line on stderr (the full traceback only with MLCOST_DEBUG=1)."""
+def report_error(exc: BaseException | str) -> None:
+    """One clear line on stderr (the full traceback only with MLCOST_DEBUG=1).  The message is escaped:
+    a model name or a file's content quoted in it can neither break the line nor inject a workflow command."""
+    from mlcost.render.escape import plain
+
+    if debug_enabled() and isinstance(exc, BaseException):
+        import traceback
+
+        traceback.print_exception(exc)
+    typer.echo(f"mlcost: error: {plain(exc)}", err=True)
+
+
+def _fail(exc: BaseException, message: str, code: int) -> typer.Exit:
     if debug_enabled():
         import traceback
 
         traceback.print_exception(exc)
-    typer.echo(f"mlcost: error: {exc}", err=True)
+    report_error(message)
+    return typer.Exit(code)
 
 
 class _Group(TyperGroup):
-    # typer vendors its own click: catch and raise typer's exception classes, not click's.
+    # catch typer's exception classes (and its click's: vendored or not), never a second click's
     def invoke(self, ctx: typer.Context) -> Any:
+        """Exit codes by whose fault it is (mlcost.errors.raised_in_mlcost): the user's input, model or machine is
+        one line and exit 2; a bug in mlcost itself is exit 70 with 'internal error ... please report'."""
         try:
             return super().invoke(ctx)
         except MlcostError as exc:
             report_error(exc)
             raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # a bug in mlcost, not the user's fault: one line and EX_SOFTWARE (70)
-            if debug_enabled():
+        except (typer.Exit, typer.Abort, _click_errors.ClickException, KeyboardInterrupt):
+            raise  # click's exits; usage errors are made one line in main()
+        except SystemExit as exc:
+            if raised_in_mlcost(exc):  # `mlcost track` exits with its command's code
                 raise
-            typer.echo(f"mlcost: internal error: {type(exc).__name__}: {exc} "
-                       "(rerun with MLCOST_DEBUG=1 for the traceback)", err=True)
-            raise typer.Exit(70) from None
+            # anything else that called sys.exit() during a command is the model's code (or a trusted pickle)
+            raise _fail(exc, f"the model's code called sys.exit({exc.code!r}); mlcost stopped with an error", EXIT_BAD_INPUT) from None
+        except OSError as exc:  # permissions, a folder, a full disk, a closed pipe: the machine's, not a bug
+            raise _fail(exc, describe_os_error(exc), EXIT_BAD_INPUT) from None
+        except MemoryError as exc:
+            raise _fail(exc, "out of memory (the model or an input is too large for this machine)", EXIT_BAD_INPUT) from None
+        except Exception as exc:
+            if not raised_in_mlcost(exc):  # the user's code, or a library reading the user's file, raised
+                raise _fail(exc, f"{type(exc).__name__}: {first_line(exc)}", EXIT_BAD_INPUT) from None
+            if debug_enabled():
+                import traceback
+
+                traceback.print_exception(exc)
+            from mlcost.render.escape import plain
+
+            typer.echo(f"mlcost: internal error: {type(exc).__name__}: {plain(first_line(exc))}; this is a bug in mlcost, "
+                       "please report it (MLCOST_DEBUG=1 shows the traceback)", err=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """click's main, but a usage error (unknown option, bad value, missing argument) is one line, exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_errors.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `mlcost`: the help text is the answer
+                exc.show()
+                sys.exit(exc.exit_code)
+            ctx = exc.ctx
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            report_error(f"{exc.format_message()}{hint}")
+            sys.exit(EXIT_BAD_INPUT)
+        except _click_errors.ClickException as exc:
+            report_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            report_error("aborted")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         names = list(self.commands)
@@ -97,8 +155,26 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="mlcost")
+    """Console-script entry point.  Output still buffered at exit is flushed here, so that a closed pipe or a full
+    device on stdout (`mlcost ... > /dev/full`) is one line and exit 2 rather than Python's shutdown traceback."""
+    try:
+        app(prog_name="mlcost")
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        if code == 0:
+            report_error(describe_os_error(exc))
+            code = EXIT_BAD_INPUT
+    if code not in (0, None):  # stdout may be broken: keep the interpreter's final flush from failing again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ Units: FLOPs and MACs are counts (1 MAC = 2 FLOPs), memory in bytes.
 """
 from __future__ import annotations
 
-from mlcost.errors import UnsupportedOperatorError, UsageError
+from mlcost.errors import UnsupportedOperatorError, UsageError, raised_in_mlcost
 from mlcost.results import InputSpec, MemoryStats, ModuleRow, OperatorRow, Profile, UnsupportedOp
 
 BACKENDS = ("auto", "fvcore", "torch")
@@ -43,6 +43,8 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
 
                     fv = fvcore_backend.run(module, args)
                 except Exception as exc:  # tracing failed: say why, in one line
+                    if raised_in_mlcost(exc):  # a bug in mlcost's own handles is not a tracing failure
+                        raise
                     reason = f"jit tracing failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
             if fv is None:
                 on_meta = any(t.is_meta for t in (*module.parameters(), *args) if hasattr(t, "is_meta"))
@@ -54,9 +56,11 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
             dr = dispatch.run(module, args, kwargs, training=training)
         except UsageError:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # the model's own code, or torch on its inputs, raised (even SystemExit)
             from mlcost.errors import InputError
 
+            if raised_in_mlcost(exc):  # ...unless mlcost's own code (a formula, the tracker) raised: ours, exit 70
+                raise
             first = str(exc).splitlines()[0] if str(exc) else ""
             hint = ""
             if "meta" in first.lower():  # e.g. .item() / a Python `if` on a tensor: meta tensors hold no values

@@ -108,6 +108,8 @@ def check_config_bounds(raw: dict[str, Any], cfg_path: Path) -> None:
 def choose_class(transformers: Any, config: Any) -> tuple[Any, str]:
     """The model class to build, and why (for assumptions)."""
     archs = getattr(config, "architectures", None) or []
+    if not isinstance(archs, (list, tuple)) or not all(isinstance(a, str) for a in archs):
+        raise InputError(f"config.json: 'architectures' must be a list of class names, found {archs!r}")
     if archs and isinstance(getattr(transformers, archs[0], None), type):
         return getattr(transformers, archs[0]), f"built {archs[0]}, the class named in config.architectures"
     from transformers.models.auto import modeling_auto as ma

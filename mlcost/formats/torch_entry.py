@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from mlcost.errors import InputError, MlcostError, ModelLoadError, UsageError, import_optional
+from mlcost.errors import InputError, MlcostError, ModelLoadError, UsageError, import_optional, raised_in_mlcost
 from mlcost.formats import ProfileOptions, split_entry_point
 from mlcost.results import InputSpec, Profile
 
@@ -109,7 +109,9 @@ def count(module: Any, args: tuple, kwargs: dict | None, opts: ProfileOptions, *
         )
     except MlcostError:
         raise
-    except Exception as exc:  # torch raises RuntimeError/ValueError/IndexError/TypeError for shapes that do not fit
+    except BaseException as exc:  # torch raises RuntimeError/ValueError/IndexError/TypeError for shapes that do not fit
+        if raised_in_mlcost(exc):  # a formula or the counter itself failed: a bug of ours (exit 70), not the model's
+            raise
         shapes = "; ".join(f"{list(s.shape)} {s.dtype}" for s in inputs) or "no inputs"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise InputError(f"{model_name}: the model failed on inputs ({shapes}): {type(exc).__name__}: {first}") from exc
@@ -144,10 +146,7 @@ def _import_target(target: str) -> Any:
         try:
             with _on_path(str(path.parent)):
                 spec.loader.exec_module(mod)
-        except KeyboardInterrupt:
-            sys.modules.pop(name, None)
-            raise
-        except (Exception, SystemExit) as exc:  # a script that calls sys.exit() at import is a load failure too
+        except BaseException as exc:  # a script that calls sys.exit() (or raises anything) at import fails to load
             sys.modules.pop(name, None)
             raise ModelLoadError(f"importing {target} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
         return mod
@@ -158,7 +157,7 @@ def _import_target(target: str) -> Any:
         if exc.name and target.startswith(exc.name):
             raise ModelLoadError(f"no module named {exc.name!r} (for {target}); check the spelling or install it") from exc
         raise ModelLoadError(f"importing {target} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-    except Exception as exc:
+    except BaseException as exc:
         raise ModelLoadError(f"importing {target} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
@@ -222,7 +221,8 @@ def load(spec: str, opts: ProfileOptions) -> tuple[Any, tuple, dict, tuple[Input
             result = factory(**opts.factory_args)
     except MlcostError:
         raise
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt from a factory fail it too: never a silent exit 0
+        # No origin check: only the user's code runs here, and a TypeError for a wrong --arg is raised at this call.
         raise ModelLoadError(f"factory {name} raised {type(exc).__name__}: {_first_line(exc)}") from exc
     module, args, kwargs = _split_result(result, name)
     if opts.input_shapes:
