@@ -105,7 +105,7 @@ def test_usage_errors_are_one_line(cli, args, start):
 def test_the_machines_errors_are_one_line_exit_2(cli, monkeypatch, exc, message):
     import mlcost.render
 
-    def emit(text, output=None):
+    def emit(text, output=None, **kw):
         raise exc
 
     monkeypatch.setattr(mlcost.render, "emit", emit)
