@@ -86,15 +86,16 @@ def test_the_users_model_raising_is_the_users_error(model_file, cli):
     assert "unexpected keyword argument 'nonsense'" in err
 
 
-@pytest.mark.parametrize(("args", "start"), [
-    (("check", "--formt", "x"), "mlcost: error: No such option: --formt"),
-    (("carbon", "--count", "abc"), "mlcost: error: Invalid value for '--count'"),
-    (("profile",), "mlcost: error: Missing argument 'model'"),
-    (("nosuchcommand",), "mlcost: error: No such command 'nosuchcommand'"),
+@pytest.mark.parametrize(("args", "words"), [
+    (("check", "--formt", "x"), ("no such option", "--formt")),
+    (("carbon", "--count", "abc"), ("invalid value", "--count")),
+    (("profile",), ("missing argument", "model")),
+    (("nosuchcommand",), ("no such command", "nosuchcommand")),
 ])
-def test_usage_errors_are_one_line(cli, args, start):
-    err = one_line(cli(*args))
-    assert err.startswith(start) and err.rstrip().endswith("--help)")
+def test_usage_errors_are_one_line(cli, args, words):
+    err = one_line(cli(*args))  # click's words (its wording varies by version), on one line, with the way to help
+    assert err.startswith("mlcost: error: ") and err.rstrip().endswith("--help)")
+    assert all(w in err.lower() for w in words), err
 
 
 @pytest.mark.parametrize(("exc", "message"), [
@@ -190,7 +191,8 @@ def test_hf_config_with_architectures_5_is_the_users_error(cli, tmp_path):
     pytest.importorskip("transformers")
     (tmp_path / "config.json").write_text(json.dumps(dict(
         model_type="gpt2", vocab_size=100, n_positions=16, n_embd=8, n_layer=1, n_head=2, architectures=5)))
-    assert "'architectures' must be a list of class names, found 5" in one_line(cli("profile", tmp_path))
+    err = one_line(cli("profile", tmp_path))  # transformers may refuse it first (it validates since 5.x), or mlcost
+    assert "'architectures'" in err
 
 
 def test_a_folder_where_a_file_belongs(cli, tmp_path):
