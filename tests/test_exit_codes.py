@@ -197,4 +197,4 @@ def test_hf_config_with_architectures_5_is_the_users_error(cli, tmp_path):
 
 def test_a_folder_where_a_file_belongs(cli, tmp_path):
     one_line(cli("check", "--config", tmp_path))
-    one_line(cli("carbon", "--energy-kwh", "1", "--ledger", tmp_path))
+    one_line(cli("compute", "--profile", tmp_path, "--samples", "10"))
