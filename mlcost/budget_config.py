@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcost import limits, safeio
+from mlcost.choices import Backend, Optimizer, TrainingPrecision, values
 from mlcost.errors import ConfigError, InputError, MlcostError
 from mlcost.formats import AS_CHOICES, split_entry_point
 from mlcost.units import parse_bytes, parse_count, parse_flops, parse_fraction, parse_macs, parse_number
@@ -57,8 +58,8 @@ PROFILE_KEYS = ("input_shape", "input_dtype", "args", "backend", "training", "op
 COST_KEYS = ("tokens", "samples", "epochs", "gpu", "gpu_count", "utilization", "gpu_precision", "region", "pue",
              "intensity_g_per_kwh")
 MODEL_KEYS = ("name", "model", *PROFILE_KEYS, *COST_KEYS, "budgets")
-_CHOICES = {"backend": ("auto", "fvcore", "torch"), "optimizer": ("sgd", "adam", "adamw"),
-            "precision": ("fp32", "bf16", "mixed"), "as": AS_CHOICES}
+_CHOICES = {"backend": values(Backend), "optimizer": values(Optimizer), "precision": values(TrainingPrecision),
+            "as": AS_CHOICES}
 
 
 @dataclass(frozen=True)

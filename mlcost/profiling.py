@@ -19,12 +19,12 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from mlcost.choices import Backend, EnergyModel, Optimizer, TrainingPrecision, choose
 from mlcost.errors import UsageError
 from mlcost.formats import FORMAT_MODULES, ProfileOptions, detect_format
 from mlcost.results import Profile
 
-_CHOICES = {"energy_model": ("horowitz",), "backend": ("auto", "fvcore", "torch"), "optimizer": ("sgd", "adam", "adamw"),
-            "precision": ("fp32", "bf16", "mixed")}
+_CHOICES = {"energy_model": EnergyModel, "backend": Backend, "optimizer": Optimizer, "precision": TrainingPrecision}
 
 
 def make_options(**options: Any) -> ProfileOptions:
@@ -33,10 +33,10 @@ def make_options(**options: Any) -> ProfileOptions:
     unknown = sorted(set(options) - known - {"as_format"})
     if unknown:
         raise UsageError(f"unknown profile option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    for name, allowed in _CHOICES.items():
-        if name in options and options[name] not in allowed and not (name == "energy_model" and options[name] is None):
-            raise UsageError(f"{name} must be one of {', '.join(allowed)}, got {options[name]!r}")
     fixed = {k: v for k, v in options.items() if k in known}
+    for name, enum in _CHOICES.items():
+        if fixed.get(name) is not None:  # None: the option's default (energy_model: none)
+            fixed[name] = choose(enum, fixed[name], name)
     if fixed.get("chip") is not None:
         from mlcost.refdata import find_accelerator
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcost.choices import ChipPrecision, values
 from mlcost.errors import InputError, UsageError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,7 +51,7 @@ def _float(value: str | None) -> float | None:
 
 # --- accelerators (reference_data/hardware.csv) ---
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+PRECISIONS = values(ChipPrecision)  # the *_tflops columns of hardware.csv
 
 
 @dataclass(frozen=True)

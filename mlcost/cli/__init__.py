@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import re
 import sys
 from typing import Any
 
@@ -50,6 +51,20 @@ def _fail(exc: BaseException, message: str, code: int) -> typer.Exit:
         traceback.print_exception(exc)
     report_error(message)
     return typer.Exit(code)
+
+
+_CHOICE_ERROR = re.compile(r"^Invalid value for (?P<opt>.+?): (?:Value error, )?(?P<value>.+) is not one of (?P<choices>.+?)\.?$")
+
+
+def usage_line(exc: Any) -> str:
+    """click's usage error as one line; a bad choice reads like mlcost's own: "unknown --backend 'x'; choose
+    one of auto, fvcore, torch"."""
+    message = " ".join(exc.format_message().split())
+    m = _CHOICE_ERROR.match(message)
+    if m:
+        opt = m["opt"].strip("'").split("' / '")[0]
+        return f"unknown {opt} {m['value']}; choose one of {m['choices'].replace(chr(39), '')}"
+    return message.replace("Value error, ", "")
 
 
 class _Group(TyperGroup):
@@ -99,7 +114,7 @@ class _Group(TyperGroup):
                 sys.exit(exc.exit_code)
             ctx = exc.ctx
             hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-            report_error(f"{exc.format_message()}{hint}")
+            report_error(f"{usage_line(exc)}{hint}")
             sys.exit(EXIT_BAD_INPUT)
         except _click_errors.ClickException as exc:
             report_error(exc.format_message())
@@ -119,7 +134,7 @@ app = typer.Typer(
     name="mlcost",
     help="Model cost and carbon accounting: FLOPs, MACs, params, memory, pfs-days, kWh, CO2e, CI budgets.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -134,7 +149,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Model cost and carbon accounting: FLOPs, MACs, params, memory, pfs-days, kWh, CO2e, CI budgets.
 

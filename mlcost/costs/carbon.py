@@ -11,12 +11,13 @@ import re
 from typing import Any, Iterable
 
 from mlcost import grid, refdata
+from mlcost.choices import CarbonMethod, choose, values
 from mlcost.costs import energy as en
 from mlcost.errors import UsageError
 from mlcost.results import CarbonEstimate, EnergyEstimate
 from mlcost.units import KG_PER_LB, LBS_PER_KG, require_positive
 
-METHODS = ("default", "strubell2019")
+METHODS = values(CarbonMethod)
 STRUBELL_LBS_PER_KWH = 0.954  # EPA 2018 US average, as used by Strubell et al. 2019
 STRUBELL_G_PER_KWH = STRUBELL_LBS_PER_KWH * 453.59237  # = 432.7 g/kWh
 
@@ -163,8 +164,7 @@ def estimate(*, gpu: str | None = None, count: int = 1, seconds: float | None = 
     wall-clock hours = GPU_HOURS / COUNT.  REGION sets the grid and, for a cloud region, the operator;
     PROVIDER names the operator whose published PUE applies (mlcost.grid.pue); --pue overrides both.
     """
-    if method not in METHODS:
-        raise UsageError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+    method = choose(CarbonMethod, method, "--method")
     for name, v in (("--power-fraction", power_fraction), ("--power-watts", power_watts), ("--energy-kwh", energy_kwh),
                     ("--flops", flops), ("--utilization", utilization), ("--pue", pue), ("--seconds/--hours", seconds),
                     ("--gpu-hours", gpu_hours), ("--market-intensity", market_intensity), ("--cfe", cfe)):

@@ -6,10 +6,11 @@ Units: FLOPs and MACs are counts (1 MAC = 2 FLOPs), memory in bytes.
 """
 from __future__ import annotations
 
+from mlcost.choices import Backend, values
 from mlcost.errors import UnsupportedOperatorError, UsageError, raised_in_mlcost
 from mlcost.results import InputSpec, MemoryStats, ModuleRow, OperatorRow, Profile, UnsupportedOp
 
-BACKENDS = ("auto", "fvcore", "torch")
+BACKENDS = values(Backend)
 
 
 def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backend: str = "auto",

@@ -1,10 +1,11 @@
 """Parameter statistics and training-memory accounting (bytes)."""
 from __future__ import annotations
 
+from mlcost.choices import TrainingPrecision, values
 from mlcost.results import ParamStats
 
 OPTIMIZER_STATE_BYTES = {"sgd": 0, "adam": 8, "adamw": 8}  # per trainable parameter, fp32 states
-PRECISIONS = ("fp32", "bf16", "mixed")
+PRECISIONS = values(TrainingPrecision)
 
 
 def _unique(tensors):

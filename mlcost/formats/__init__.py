@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcost.choices import ModelFormat, values
 from mlcost.errors import InputError, UsageError
 
 # --as value -> module in this package
@@ -24,7 +25,7 @@ FORMAT_MODULES = {
     "hf": "hf",
     "gguf": "gguf",
 }
-AS_CHOICES = ("torch", "torchscript", "export", "state_dict", "onnx", "safetensors", "hf", "gguf")
+AS_CHOICES = values(ModelFormat)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,155 @@
+"""Every closed set of choices mlcost accepts, as one Enum each: the CLI's options and the library's checks
+both read them from here, so a value is added in one place and shows up in ``--help``, shell completion and
+the library's error message at once.
+
+Members are ``str`` Enums whose value is the spelling users type.  The library keeps plain strings in its
+results and options: :func:`choose` turns a string or a member into the plain value (one line on a bad one).
+
+A new choice option follows the same pattern: an Enum here, ``typer.Option(Enum.DEFAULT, ...)`` in the
+command, ``choose(Enum, value, "--option")`` (or ``.value``) where the library receives it.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, TypeVar
+
+from mlcost.errors import UsageError
+
+
+class Choice(str, Enum):
+    """Base of every choice: ``str(member)`` and f-strings give the value, not 'Class.MEMBER'."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Backend(Choice):
+    """``--backend``: which counter runs the model."""
+
+    AUTO = "auto"
+    FVCORE = "fvcore"
+    TORCH = "torch"
+
+
+class Optimizer(Choice):
+    """``--optimizer``: whose states the training-memory estimate holds."""
+
+    SGD = "sgd"
+    ADAM = "adam"
+    ADAMW = "adamw"
+
+
+class TrainingPrecision(Choice):
+    """``mlcost profile --precision``: the dtypes of a training step's weights, gradients and activations."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    MIXED = "mixed"
+
+
+class EnergyModel(Choice):
+    """``mlcost profile --energy-model``: the per-operation energy model of the roofline."""
+
+    HOROWITZ = "horowitz"
+
+
+class ChipPrecision(Choice):
+    """``mlcost compute/carbon --precision``: which dense-peak column of hardware.csv times the run."""
+
+    FP32 = "fp32"
+    TF32 = "tf32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+    INT8 = "int8"
+
+
+class ModelFormat(Choice):
+    """``--as``: read MODEL as this format (see ``mlcost.formats.FORMAT_MODULES``)."""
+
+    TORCH = "torch"
+    TORCHSCRIPT = "torchscript"
+    EXPORT = "export"
+    STATE_DICT = "state_dict"
+    ONNX = "onnx"
+    SAFETENSORS = "safetensors"
+    HF = "hf"
+    GGUF = "gguf"
+
+
+class CarbonMethod(Choice):
+    """``mlcost carbon --method``."""
+
+    DEFAULT = "default"
+    STRUBELL2019 = "strubell2019"
+
+
+class ProfileFormat(Choice):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
+class EstimateFormat(Choice):
+    """Output of ``compute``, ``carbon`` and ``track --summary``."""
+
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class CheckFormat(Choice):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    GITHUB = "github"
+    JUNIT = "junit"
+
+
+class ReferenceFormat(Choice):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+class LedgerGroup(Choice):
+    """``mlcost track --summary --by``."""
+
+    COMMAND = "command"
+    COMMIT = "commit"
+
+
+E = TypeVar("E", bound=Choice)
+
+
+def values(enum: type[Choice]) -> tuple[str, ...]:
+    """The accepted spellings, in declaration order: ('auto', 'fvcore', 'torch')."""
+    return tuple(m.value for m in enum)
+
+
+def choose(enum: type[Choice], value: Any, what: str, *, case_sensitive: bool = True) -> str:
+    """VALUE (a member or its spelling) as the plain string value; a one-line UsageError otherwise."""
+    if isinstance(value, enum):
+        return value.value
+    if isinstance(value, str):
+        probe = value if case_sensitive else value.lower()
+        for member in enum:
+            if member.value == probe:
+                return member.value
+    raise UsageError(f"unknown {what} {value!r}; choose one of {', '.join(values(enum))}")
+
+
+def by_suffix(path: Any, enum: type[E], default: E) -> E:
+    """The output format a file name implies (.json, .csv, .md/.markdown) when ENUM has it; else DEFAULT."""
+    from pathlib import Path
+
+    name = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown",
+            ".xml": "junit"}.get(Path(str(path)).suffix.lower())
+    for member in enum:
+        if member.value == name:
+            return member
+    return default
