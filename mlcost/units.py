@@ -43,7 +43,8 @@ _COUNT_PREFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10*
 _BYTE_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15, "e": 10**18,
                 "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50, "ei": 2**60}
 _DURATION = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86_400, "day": 86_400, "days": 86_400,
-             "hours": 3600, "minutes": 60, "seconds": 1, "w": 604_800, "week": 604_800, "weeks": 604_800}
+             "hours": 3600, "minutes": 60, "seconds": 1, "hour": 3600, "hrs": 3600, "mins": 60, "minute": 60,
+             "second": 1, "secs": 1, "w": 604_800, "week": 604_800, "weeks": 604_800}
 
 # 1_000, 1,000,000 (commas only between groups of three: "1,5" is refused, not read as 15), .5, 1.5e9
 _NUM = r"(?P<num>[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -140,13 +141,31 @@ def parse_number(text: str | int | float, what: str = "number") -> float:
     return float(number)
 
 
-def parse_duration(text: str | int | float, what: str = "duration") -> float:
-    """'3h', '90 min', '2 days', '45s', 3600 -> seconds (a bare number is seconds)."""
-    number, suffix = _split(text, what, "'3h', '90 min' or '2 days'")
-    unit = suffix or "s"
+_DURATION_PART = re.compile(r"\s*" + _NUM + r"\s*(?P<unit>[A-Za-z]+)")
+_UNIT_WORDS = {"s": "seconds", "h": "hours", "d": "days", "m": "minutes", "min": "minutes"}
+
+
+def parse_duration(text: str | int | float, what: str = "duration", unit: str = "s") -> float:
+    """'3h', '90m', '90 min', '1h30m', '2 days', '45s' -> seconds.  A bare number is in UNIT
+    (`--hours 1.5` is 1.5 h, `--hours 90m` is 1.5 h too); 'm' is minutes, never months."""
     if unit not in _DURATION:
-        raise UsageError(f"{what}: unknown time unit {unit!r} in {text!r}")
-    return float(_scaled(number, _DURATION[unit], text, what))
+        raise ValueError(f"unknown default time unit {unit!r}")
+    example = f"1.5 ({_UNIT_WORDS.get(unit, unit)}), 90m, 1h30m or 2d"
+    number, suffix = _split(text, what, example)
+    if not suffix or suffix in _DURATION:
+        return float(_scaled(number, _DURATION[suffix or unit], text, what))
+    seconds, pos = Decimal(0), 0
+    while pos < len(text.rstrip()):  # '1h30m': parts, each with its unit
+        m = _DURATION_PART.match(text, pos)
+        if not m:
+            raise UsageError(f"{what}: {text!r} is not a number (expected e.g. {example})")
+        if m["unit"] not in _DURATION:
+            raise UsageError(f"{what}: unknown time unit {m['unit']!r} in {text!r} (use s, m/min, h, d or w)")
+        seconds += _scaled(Decimal(m["num"].replace(",", "").replace("_", "")), _DURATION[m["unit"]], text, what)
+        pos = m.end()
+    _finite(seconds, text, what)
+    return float(seconds)
+
 
 
 def parse_fraction(text: str | int | float, what: str = "fraction") -> float:
@@ -174,34 +193,75 @@ def require_positive(value: float, what: str, *, allow_zero: bool = False, integ
     return value
 
 
+def round_sig(value: float, digits: int = 3) -> float:
+    """VALUE rounded to DIGITS significant digits (999.7 -> 1000.0): the basis for choosing a prefix."""
+    return float(f"{value:.{digits}g}") if value else 0.0
+
+
+_SI_PREFIXES = (("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
+
+
 def format_si(value: float | int | None, unit: str = "", digits: int = 3) -> str:
-    """1.234e9, 'FLOPs' -> '1.23 GFLOPs'.  None -> '—'."""
+    """1.234e9, 'FLOPs' -> '1.23 GFLOPs'; 999.7 -> '1 k' (the prefix is chosen after rounding, never
+    '1e+03 k'); beyond yotta, scientific notation.  None -> '—'."""
     if value is None:
         return "—"
-    v = float(value)
-    for prefix, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    v = round_sig(float(value), digits)
+    if abs(v) >= 1e27:
+        return f"{v:.{digits - 1}e} {unit}".rstrip()
+    for prefix, scale in _SI_PREFIXES:
         if abs(v) >= scale:
             return f"{v / scale:.{digits}g} {prefix}{unit}".rstrip()
-    if v == int(v):
-        return f"{int(v)} {unit}".rstrip()
-    return f"{v:.{digits}g} {unit}".rstrip()
+    return f"{format_number(v, digits)} {unit}".rstrip()
 
 
 def format_bytes(value: int | float | None, digits: int = 3) -> str:
-    """Binary prefixes: 1536 -> '1.5 KiB'."""
+    """Binary prefixes: 1536 -> '1.5 KiB'; 1048575 -> '1 MiB' (prefix chosen after rounding)."""
     if value is None:
         return "—"
     v = float(value)
     for prefix, scale in (("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if abs(v) >= scale:
-            return f"{v / scale:.{digits}g} {prefix}B"
+        if abs(round_sig(v / scale, digits)) >= 1:
+            return f"{round_sig(v / scale, digits):g} {prefix}B"
     return f"{int(v)} B"
 
 
+def format_number(value: float | int | None, digits: int = 3) -> str:
+    """A plain number for people: DIGITS significant digits, thousands grouped, no float noise.
+
+    0.012345 -> '0.0123'; 201.24 -> '201'; 656346.9 -> '656,347' (whole numbers from 1000 on);
+    below 0.001 or from 1e12 on, scientific with DIGITS digits ('1.88e-05').  None -> '—'.
+    """
+    if value is None:
+        return "—"
+    v = round_sig(float(value), digits)
+    if v == 0:
+        return "0"
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if abs(v) >= 1e12 or abs(v) < 1e-3:
+        return f"{v:.{digits - 1}e}"
+    if abs(v) >= 10 ** (digits - 1):
+        return f"{float(value):,.0f}"  # whole numbers keep every digit: 656,347, not 656,000
+    decimals = digits - 1 - math.floor(math.log10(abs(v)))
+    return f"{v:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def format_range(low: float | None, high: float | None, fmt=None, sep: str = "–") -> str | None:
+    """'LOW–HIGH' through FMT (default format_number), or None when there is no range to show: a bound
+    missing, or both ends reading the same once formatted (never 'range 201–201')."""
+    if low is None or high is None:
+        return None
+    fmt = fmt or format_number
+    lo, hi = fmt(low), fmt(high)
+    return None if lo == hi else f"{lo}{sep}{hi}"
+
+
 def format_duration(seconds: float | None) -> str:
+    """3600 -> '1 h'; 5400 -> '1.5 h'; 59.99 -> '1 min' (unit chosen after rounding to 3 digits)."""
     if seconds is None:
         return "—"
     for unit, scale in (("years", 365.25 * 86_400), ("days", 86_400), ("h", 3600), ("min", 60)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds:.3g} s"
+        if round_sig(seconds / scale) >= 1:
+            return f"{format_number(seconds / scale)} {unit}"
+    return f"{format_number(seconds)} s"

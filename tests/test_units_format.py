@@ -1,0 +1,96 @@
+"""Number formatting (prefix chosen after rounding, sensible significant digits, no one-value ranges) and
+one duration parser for every option that asks for a time."""
+from __future__ import annotations
+
+import pytest
+
+from mlcost import units
+from mlcost.errors import UsageError
+
+
+@pytest.mark.parametrize("value, unit, text", [
+    (999.7, "FLOPs", "1 kFLOPs"),          # was '1e+03 FLOPs': rounding to 3 digits makes it 1000
+    (999_700, "FLOPs", "1 MFLOPs"),        # was '1e+03 kFLOPs'
+    (399_227_904, "FLOPs", "399 MFLOPs"),
+    (4_089_184_256, "MACs", "4.09 GMACs"),
+    (8.4e22, "FLOPs", "84 ZFLOPs"),        # 6 * 7e9 * 2e12: beyond exa
+    (6e25, "FLOPs", "60 YFLOPs"),
+    (3e28, "FLOPs", "3.00e+28 FLOPs"),     # beyond yotta: scientific
+    (768, "FLOPs", "768 FLOPs"),
+    (0, "FLOPs", "0 FLOPs"),
+])
+def test_format_si(value, unit, text):
+    assert units.format_si(value, unit) == text
+
+
+def test_format_bytes_prefix_after_rounding():
+    assert units.format_bytes(1536) == "1.5 KiB"
+    assert units.format_bytes(1024 * 1024 - 1) == "1 MiB"  # 1023.999 KiB rounds to 1 MiB, not '1.02e+03 KiB'
+    assert units.format_bytes(397_832) == "389 KiB"
+    assert units.format_bytes(1023) == "1023 B"
+
+
+@pytest.mark.parametrize("value, text", [
+    (1.87603967e-05, "1.88e-05"),   # was printed with 9 digits
+    (0.012345, "0.0123"),
+    (201.24, "201"),
+    (656_346.9, "656,347"),         # whole numbers from 1000 on keep every digit
+    (99.96, "100"),
+    (9.996, "10"),
+    (1.5, "1.5"),
+    (0, "0"),
+    (None, "—"),
+    (2.5e12, "2.50e+12"),
+])
+def test_format_number(value, text):
+    assert units.format_number(value) == text
+
+
+def test_format_range_never_shows_one_value():
+    assert units.format_range(200.9, 201.2) is None  # both read '201': no 'range 201–201'
+    assert units.format_range(162.0, 401.3) == "162–401"
+    assert units.format_range(None, 3) is None
+
+
+def test_format_duration_unit_after_rounding():
+    assert units.format_duration(59.99) == "1 min"
+    assert units.format_duration(5400) == "1.5 h"
+    assert units.format_duration(3 * 86_400) == "3 days"
+    assert units.format_duration(12.5) == "12.5 s"
+
+
+@pytest.mark.parametrize("text, unit, seconds", [
+    ("1h", "h", 3600), ("90m", "h", 5400), ("90 min", "h", 5400), ("1h30m", "h", 5400), ("1.5", "h", 5400),
+    ("2d", "h", 172_800), ("36h", "d", 129_600), ("3", "d", 259_200), ("45s", "s", 45), (2, "h", 7200),
+    ("1_000", "s", 1000),
+])
+def test_parse_duration(text, unit, seconds):
+    assert units.parse_duration(text, "--hours", unit=unit) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("abc", "'abc' is not a number"), ("3 months", "unknown time unit 'months'"), ("1h 30", "is not a number"),
+    ("nan", "not a finite number"), ("", "is not a number"),
+])
+def test_parse_duration_rejects(text, words):
+    with pytest.raises(UsageError, match=words):
+        units.parse_duration(text, "--hours", unit="h")
+
+
+def test_cli_durations_accepted_wherever_a_duration_is_asked():
+    from _cli import run_cli
+
+    def kwh(*args):
+        r = run_cli("carbon", "--gpu", "a100", "--count", "8", *args, "-f", "json")
+        assert r.exit_code == 0, r.stderr
+        return r.json()["energy_kwh"]
+
+    assert kwh("--hours", "1h") == kwh("--hours", "1") == kwh("--hours", "60m") == kwh("--days", "1h")
+    assert kwh("--hours", "90m") == kwh("--hours", "1.5")
+
+    def hours(*args):
+        r = run_cli("compute", "--gpu", "v100", "--count", "8", *args, "-f", "json")
+        assert r.exit_code == 0, r.stderr
+        return r.json()["gpu_hours"]
+
+    assert hours("--hours", "1h30m") == pytest.approx(8 * 1.5) and hours("--days", "36h") == pytest.approx(8 * 36)
