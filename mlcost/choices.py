@@ -121,6 +121,7 @@ class LedgerGroup(Choice):
 
     COMMAND = "command"
     COMMIT = "commit"
+    RUN = "run"
 
 
 E = TypeVar("E", bound=Choice)

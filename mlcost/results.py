@@ -21,6 +21,29 @@ def expect_schema(data: Any, schema: str, what: str) -> None:
         raise InputError(f"not {what}: expected schema {schema!r}, found {found!r}")
 
 
+class Displayable:
+    """Shared by every result: shown as its terminal view in rich (``rich.print(result)``) and in a notebook
+    (``_repr_html_``), and exported with ``to_pandas()`` (pandas imported only then).  mlcost.render.notebook."""
+
+    __slots__ = ()
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from mlcost.render.notebook import rich_console
+
+        return rich_console(self, console, options)
+
+    def _repr_html_(self) -> str:
+        from mlcost.render.notebook import html
+
+        return html(self)
+
+    def to_pandas(self, table: str | None = None) -> Any:
+        """A pandas DataFrame (a Profile: TABLE "modules", "operators" or "unsupported")."""
+        from mlcost.render.notebook import to_pandas
+
+        return to_pandas(self, table)
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One positional (or keyword, when ``name`` is set) model input."""
@@ -84,7 +107,7 @@ class UnsupportedOp:
 
 
 @dataclass(frozen=True)
-class Profile:
+class Profile(Displayable):
     """What a model costs to run (and, with ``training``, to train one step)."""
 
     model: str
@@ -226,7 +249,7 @@ class AcceleratorUse:
 
 
 @dataclass(frozen=True)
-class ComputeEstimate:
+class ComputeEstimate(Displayable):
     """Training compute: total FLOPs (1 MAC = 2 FLOPs), pfs-days (FLOPs / 8.64e19) and accelerator-hours.
 
     ``gpu_hours`` is accelerator-hours summed over all chips (None without an accelerator);
@@ -333,7 +356,7 @@ class EnergyEstimate:
 
 
 @dataclass(frozen=True)
-class CarbonEstimate:
+class CarbonEstimate(Displayable):
     """CO2e of a job in kg (lbs beside), its cost in USD, with ranges, equivalents and provenance."""
 
     energy: EnergyEstimate
@@ -432,7 +455,7 @@ class BudgetRow:
 
 
 @dataclass(frozen=True)
-class BudgetReport:
+class BudgetReport(Displayable):
     """Every budget of every checked model; ``exceeded`` decides exit status 1 (the CLI's job)."""
 
     config: str  # the config file path as the user would see it

@@ -286,7 +286,7 @@ def test_cli_ledger_measured_runs_are_numbers_with_a_total(cli, tmp_path):
     assert d["measured_total"] == {"runs": 2, "duration_s": 15.0, "energy_kwh": 0.25, "co2e_kg": 0.1}
     table = cli("carbon", "--energy-kwh", "1", "--ledger", ledger).stdout
     assert "python -c 'a b'" in table  # a multi-line command stays on its row
-    assert "total: 2 run(s), 15.0 s, 0.250 kWh, 0.100 kg CO2e (estimate above: 0.475 kg)" in table
+    assert "total: 2 run(s), 15 s, 0.25 kWh, 0.1 kg CO2e (estimate above: 0.475 kg)" in table
 
 
 def test_table_writes_large_figures_in_full():

@@ -86,8 +86,8 @@ def test_markdown_and_output_file(tmp_path):
     ((), "nothing to estimate"),
     (("--params", "1e9", "--tokens", "1e9", "--layers", "12"), "--layers, --seq-len and --d-model"),
     (("--params", "1e9", "--tokens", "1e9", "--utilization", "0"), "utilization must be positive"),
-    (("--params", "1e9", "--tokens", "1e9", "--gpu", "a100", "--precision", "fp4"), "unknown precision"),
-    (("--params", "1e9", "--tokens", "1e9", "--format", "yaml"), "--format must be one of"),
+    (("--params", "1e9", "--tokens", "1e9", "--gpu", "a100", "--precision", "fp4"), "unknown --precision 'fp4'; choose one of"),
+    (("--params", "1e9", "--tokens", "1e9", "--format", "yaml"), "unknown --format 'yaml'; choose one of"),
 ])
 def test_bad_input_one_line_exit_2(args, message):
     code, out, err = run("compute", *args)
@@ -222,6 +222,6 @@ def test_plot_run_marker_and_labels_are_visible(pfs_days):
 
 def test_table_names_zetta_and_yotta_flops():
     code, out, _ = run("compute", "--params", "7B", "--tokens", "2T")
-    assert code == 0 and "84 ZFLOPs  (8.400e+22)" in out  # 6 * 7e9 * 2e12; was '8.4e+04 EFLOPs'
+    assert code == 0 and "84 ZFLOPs (8.400e+22 FLOPs)" in out  # 6 * 7e9 * 2e12; was '8.4e+04 EFLOPs'
     code, out, _ = run("compute", "--params", "1e12", "--tokens", "1e13")
-    assert code == 0 and "60 YFLOPs  (6.000e+25)" in out  # 6 * 1e12 * 1e13
+    assert code == 0 and "60 YFLOPs (6.000e+25 FLOPs)" in out  # 6 * 1e12 * 1e13

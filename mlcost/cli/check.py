@@ -6,9 +6,9 @@ from typing import Optional
 
 import typer
 
-from mlcost.errors import EXIT_BUDGET_EXCEEDED, UsageError
-
-_FORMATS = ("text", "json", "markdown", "github", "junit")
+from mlcost.choices import CheckFormat
+from mlcost.cli._options import distinct_files, output_format, quiet_option, terminal_only
+from mlcost.errors import EXIT_BUDGET_EXCEEDED
 
 
 def check(
@@ -19,9 +19,10 @@ def check(
     baseline_ref: Optional[str] = typer.Option(None, "--baseline-ref", help="Compare with the models as they are at this git "
                                                "ref (profiled in a temporary worktree), e.g. origin/main."),
     save_baseline: Optional[Path] = typer.Option(None, "--save-baseline", help="Write the current numbers as a baseline JSON."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text | json | markdown | github | junit"),
+    fmt: Optional[CheckFormat] = typer.Option(None, "--format", "-f", case_sensitive=False, help="Report format (default: from --output's suffix: .json, .md, .xml for junit; else text)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --output/--save-baseline file that mlcost did not write."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Check models against the cost budgets in mlcost.toml / [tool.mlcost] (and against a baseline).
 
@@ -30,26 +31,25 @@ def check(
     With --format github, failures become ::error annotations and the markdown report is appended to
     $GITHUB_STEP_SUMMARY.  Exit status: 0 within budget, 1 a budget exceeded, 2 a configuration or model error.
     """
-    from mlcost import budgets
+    from mlcost.api import check as run_check
     from mlcost.render import emit
     from mlcost.render import budgets as render_budgets
 
-    if fmt not in _FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(_FORMATS)}")
-    if baseline is not None and baseline_ref is not None:
-        raise UsageError("give --baseline FILE or --baseline-ref REF, not both")
+    fmt = output_format(fmt, output, CheckFormat, CheckFormat.TEXT)
+    terminal_only(fmt, CheckFormat.TEXT, quiet=quiet)
+    distinct_files(("--save-baseline", save_baseline), ("--output", output),
+                   reads=(("--config", config), ("--baseline", baseline)))
     from mlcost.safeio import check_output
 
     for path, option in ((output, "--output"), (save_baseline, "--save-baseline")):  # refuse before profiling
         if path is not None:
             check_output(path, force=force, option=option)
-    cfg = budgets.load_config(config)
-    report, current = budgets.run_check(cfg, model, baseline_file=baseline, baseline_ref=baseline_ref)
+    report = run_check(config, model, baseline=baseline, baseline_ref=baseline_ref, save_baseline=save_baseline,
+                       force=force)
     if save_baseline is not None:
-        budgets.save_baseline(save_baseline, current, source=cfg.display_path, force=force)
         typer.echo(f"mlcost: baseline written to {save_baseline}", err=True)
-    emit(render_budgets.render(report, fmt), output, force=force)
-    if fmt == "github":
+    emit(render_budgets.render(report, fmt.value, quiet=quiet), output, force=force)
+    if fmt == CheckFormat.GITHUB:
         render_budgets.write_step_summary(report)
     if report.exceeded:
         raise typer.Exit(EXIT_BUDGET_EXCEEDED)  # after rendering: the report is out before the status

@@ -13,6 +13,8 @@ from typing import Iterator, Optional
 
 import typer
 
+from mlcost.choices import Backend, ModelFormat, Optimizer, ProfileFormat, TrainingPrecision
+from mlcost.cli._options import FORMAT_HELP, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
 
 _HELP = """Profile MODEL: parameters, forward (and with --training, backward) FLOPs and MACs, memory,
@@ -107,16 +109,18 @@ def profile_command(
     input_dtype: list[str] = typer.Option([], "--input-dtype", help="Dtype of each input (repeatable, same order; default float32; int64 makes token ids)."),
     arg: list[str] = typer.Option([], "--arg", help="key=value keyword argument for the factory (a Python literal, else a string); repeatable."),
     device: str = typer.Option("meta", "--device", help="Where to build the model: meta (no weights allocated) or cpu (real tensors)."),
-    backend: str = typer.Option("auto", "--backend", help="Counting backend: auto, fvcore or torch."),
+    backend: Backend = typer.Option(Backend.AUTO, "--backend", case_sensitive=False, help="Counting backend."),
     training: bool = typer.Option(False, "--training", help="Also measure the backward pass and the training step's memory."),
-    optimizer: str = typer.Option("adam", "--optimizer", help="Optimizer for training memory: sgd, adam or adamw."),
-    precision: str = typer.Option("fp32", "--precision", help="Training precision: fp32, bf16 or mixed."),
-    depth: int = typer.Option(2, "--depth", help="Depth of the per-module tree shown (JSON always has every module)."),
+    optimizer: Optimizer = typer.Option(Optimizer.ADAM, "--optimizer", case_sensitive=False, help="Optimizer for training memory."),
+    precision: TrainingPrecision = typer.Option(TrainingPrecision.FP32, "--precision", case_sensitive=False, help="Training precision."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Depth of the per-module tree in the table and markdown (default 2; JSON and CSV always have every module)."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any operator could not be counted."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow unpickling arbitrary objects (runs code in the file: only for files you trust)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json, csv or markdown."),
+    fmt: Optional[ProfileFormat] = typer.Option(None, "--format", "-f", case_sensitive=False, help=FORMAT_HELP.format(default="table")),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the output to FILE instead of stdout."),
-    as_format: Optional[str] = typer.Option(None, "--as", help="Read MODEL as this format (torch, torchscript, export, state_dict, onnx, safetensors, hf, gguf)."),
+    quiet: bool = quiet_option(),
+    explain: bool = explain_option(),
+    as_format: Optional[ModelFormat] = typer.Option(None, "--as", case_sensitive=False, help="Read MODEL as this format."),
     dim: list[str] = typer.Option([], "--dim", help="ONNX: NAME=VALUE for a symbolic input dimension (repeatable)."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per sequence (Hugging Face, safetensors, GGUF)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per batch (Hugging Face, safetensors, GGUF)."),
@@ -128,16 +132,14 @@ def profile_command(
 ) -> None:
     from mlcost.formats import ProfileOptions
     from mlcost.render import emit
-    from mlcost.render.profile import FORMATS, render
+    from mlcost.render.profile import render
 
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    for value, allowed, option in ((backend, ("auto", "fvcore", "torch"), "--backend"),
-                                   (optimizer, ("sgd", "adam", "adamw"), "--optimizer"),
-                                   (precision, ("fp32", "bf16", "mixed"), "--precision")):
-        if value not in allowed:
-            raise UsageError(f"unknown {option} {value!r}; choose one of {', '.join(allowed)}")
-    if depth < 0:
+    fmt = output_format(fmt, output, ProfileFormat, ProfileFormat.TABLE)
+    terminal_only(fmt, ProfileFormat.TABLE, quiet=quiet, explain=explain)
+    if depth is not None and fmt in (ProfileFormat.JSON, ProfileFormat.CSV):
+        raise UsageError(f"--depth limits the tree of the table and markdown views; --format {fmt.value} always "
+                         "has every module")
+    if depth is not None and depth < 0:
         raise UsageError(f"--depth must be zero or positive, got {depth}")
     if energy_model is not None and energy_model != "horowitz":
         raise UsageError(f"unknown --energy-model {energy_model!r}; choose one of horowitz")
@@ -154,7 +156,7 @@ def profile_command(
         input_shapes=tuple(parse_shape(s) for s in input_shape),
         input_dtypes=tuple(input_dtype),
         factory_args={k: parse_literal(v) for k, v in (parse_kv(a, "--arg") for a in arg)},
-        device=device, backend=backend, training=training, optimizer=optimizer, precision=precision,
+        device=device, backend=backend.value, training=training, optimizer=optimizer.value, precision=precision.value,
         strict=strict, trust_pickle=trust_pickle, dims=dims, seq_len=_positive(seq_len, "--seq-len"),
         batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code, chip=chip,
         energy_model=energy_model,
@@ -166,15 +168,16 @@ def profile_command(
         if path is not None:
             check_output(path, force=force, option=option)
     with progress(f"profiling {model} …"):
-        result = profile_path(model, opts, as_format)
+        result = profile_path(model, opts, as_format.value if as_format else None)
     if plot is not None:
         if result.roofline is None:
             raise UsageError(f"--plot: no roofline for this {result.format} profile (it has no operator graph)")
         from mlcost.render.roofline_plot import plot_roofline
 
         plot_roofline(result.roofline, plot, title=result.model, force=force)
-    color = output is None and fmt == "table" and sys.stdout.isatty()
-    emit(render(result, fmt, depth=depth, color=color), output, force=force)
+    color = output is None and fmt == ProfileFormat.TABLE and sys.stdout.isatty()
+    emit(render(result, fmt.value, depth=2 if depth is None else depth, color=color, explain=explain, quiet=quiet),
+         output, force=force)
     if output is not None:
         typer.echo(f"wrote {output}", err=True)
 

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from mlcost.choices import ReferenceFormat
 from mlcost.errors import UsageError
 
 
@@ -39,14 +40,16 @@ def describe(name: str) -> dict[str, Any]:
 
 def reference_command(
     name: Optional[str] = typer.Argument(None, help="A table to print (e.g. hardware, ai_and_compute)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table|csv|json."),
+    fmt: ReferenceFormat = typer.Option(ReferenceFormat.TABLE, "--format", "-f", case_sensitive=False, help="Output format."),
+    columns: Optional[str] = typer.Option(None, "--columns", "-c", help="Comma-separated columns to show in the table view (default: those that fit)."),
 ) -> None:
     """List every shipped reference table (rows, description, sources), or print one with NAME."""
     from mlcost.refdata import data_dir, read_csv, table_names
     from mlcost.render import emit, to_json
 
-    if fmt not in ("table", "csv", "json"):
-        raise UsageError(f"--format must be one of table, csv, json, got {fmt!r}")
+    fmt = fmt.value
+    if columns is not None and (name is None or fmt != "table"):
+        raise UsageError("--columns picks the columns of one table's table view: give NAME and no --format")
     names = table_names()
     if name is None:
         infos = [describe(n) for n in names]
@@ -60,17 +63,9 @@ def reference_command(
                 w.writerow([i["name"], i["rows"], i["description"], " | ".join(i["sources"])])
             emit(buf.getvalue())
         else:
-            lines = [f"reference tables in {data_dir()}", ""]
-            for i in infos:
-                lines.append(f"{i['name']}  ({i['rows']} rows, {i['file']})")
-                if i["description"]:
-                    lines.append(f"  {i['description']}")
-                lines.append(f"  sources ({len(i['sources'])}):")
-                lines += [f"    - {s}" for s in i["sources"][:8]]
-                if len(i["sources"]) > 8:
-                    lines.append(f"    ... and {len(i['sources']) - 8} more (mlcost reference {i['name']})")
-                lines.append("")
-            emit("\n".join(lines))
+            from mlcost.render.reference import render_listing
+
+            emit(render_listing(str(data_dir()), infos))
         return
     if name not in names:
         raise UsageError(f"no reference table {name!r}; shipped tables: {', '.join(names)}")
@@ -78,25 +73,20 @@ def reference_command(
         emit((data_dir() / f"{name}.json").read_text(encoding="utf-8"))
         return
     rows = read_csv(name)
-    columns = list(rows[0]) if rows else []
+    columns_in = list(rows[0]) if rows else []
     if fmt == "json":
-        emit(to_json({"schema": "mlcost.reference/1", **describe(name), "columns": columns, "data": [dict(r) for r in rows]}))
+        emit(to_json({"schema": "mlcost.reference/1", **describe(name), "columns": columns_in, "data": [dict(r) for r in rows]}))
     elif fmt == "csv":
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        w = csv.DictWriter(buf, fieldnames=columns_in, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
         emit(buf.getvalue())
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from mlcost.render.reference import pick_columns, render_rows
 
-        table = Table(title=f"{name} — {describe(name)['description'][:160]}", show_lines=False)
-        for col in columns:
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(*[r.get(c) or "" for c in columns])
-        Console(width=max(160, 12 * len(columns))).print(table)
+        emit(render_rows(name, describe(name)["description"], pick_columns(columns_in, rows, columns), rows,
+                         all_columns=columns_in))
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from mlcost.choices import EstimateFormat, LedgerGroup
 from mlcost.errors import UsageError
 
 
@@ -29,8 +30,8 @@ def track_command(
     node: Optional[str] = typer.Option(None, "--node", help="Node name (default: SLURM_NODEID, torchrun's --node-rank, else the host name)."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", help="`mlcost carbon` or `mlcost compute` JSON: its energy is kept in the row; the summary shows measured / estimated."),
     summary: Optional[Path] = typer.Option(None, "--summary", help="Total the runs of this ledger (file or folder) instead of running a command."),
-    by: Optional[str] = typer.Option(None, "--by", help="With --summary: group by command (default) | commit | run."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="With --summary: table (default) | json | markdown."),
+    by: Optional[LedgerGroup] = typer.Option(None, "--by", case_sensitive=False, help="With --summary: group the runs by (default command)."),
+    fmt: Optional[EstimateFormat] = typer.Option(None, "--format", "-f", case_sensitive=False, help="With --summary: output format (default table)."),
 ) -> None:
     """Run CMD under codecarbon's offline tracker; record run, node, start, duration, kWh, CO2e, exit code and
     git commit in the ledger (also when CMD fails or is interrupted); exit with CMD's exit code.
@@ -43,15 +44,13 @@ def track_command(
         if given:
             raise UsageError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to a tracked command, "
                              "not to --summary (it reads its own LEDGER)")
-        by, fmt = by or "command", fmt or "table"
-        if fmt not in ("table", "json", "markdown"):
-            raise UsageError(f"--format must be table, json or markdown, got {fmt!r}")
+        by, fmt = by or LedgerGroup.COMMAND, fmt or EstimateFormat.TABLE
         from mlcost.ledger import read_ledger
         from mlcost.ledger_summary import summarize
         from mlcost.render import emit
         from mlcost.render.ledger import render_summary
 
-        emit(render_summary(summarize(read_ledger(summary), by), by, fmt))
+        emit(render_summary(summarize(read_ledger(summary), by.value), by.value, fmt.value))
         return
     from mlcost import track
     from mlcost.ledger import folder_or_file

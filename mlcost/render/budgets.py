@@ -73,21 +73,32 @@ def _skipped(report: BudgetReport) -> list[str]:
     return out
 
 
-def render_text(report: BudgetReport) -> str:
-    """A plain aligned table (no colour, no terminal-width wrapping: CI logs keep it intact)."""
-    table = [_HEAD] + [[escape.plain(c) for c in _cells(r, _VERDICT)] for r in report.rows if r.verdict != "skip"]
-    widths = [max(len(r[i]) for r in table) for i in range(len(_HEAD))]
-    lines = [f"mlcost check: {escape.plain(report.config)}"]
-    for n, cells in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i < 2 or i == 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    if not report.rows:
-        lines.append("(no budgets configured)")
-    lines += [f"skipped: {escape.plain(n)}" for n in _skipped(report)]
-    lines += [f"note: {escape.plain(n)}" for n in report.notes]
-    lines.append(escape.plain(_summary(report)))
-    return "\n".join(lines) + "\n"
+def render_text(report: BudgetReport, width: int | None = None, quiet: bool = False) -> str:
+    """A plain table (no colour) measured to WIDTH (default: the terminal's, 80 in a CI log); the last line
+    is always the summary.  QUIET: the summary line only."""
+    from mlcost.render import layout
+
+    w = width or layout.width()
+    if quiet:
+        return layout.render_text([layout.paragraph(_summary(report))], w)
+    return layout.render_text(parts(report, w), w, gap=False)
+
+
+def parts(report: BudgetReport, width: int = 80) -> list:
+    """The text view as rich renderables measured to WIDTH (a notebook shows the same)."""
+    from mlcost.render import layout
+
+    w = width
+    rows = [_cells(r, _VERDICT) for r in report.rows if r.verdict != "skip"]
+    cols = [layout.Column("model", wrap=True), layout.Column("budget", wrap=True), layout.num("value"),
+            layout.Column("limit", justify="right", wrap=True), layout.num("change"), layout.Column("verdict")]
+    out = [layout.text(f"mlcost check: {report.config}")]
+    out.append(layout.table(cols, rows, width=w) if rows else
+               layout.text("(no budgets configured)" if not report.rows else "(every budget skipped)"))
+    out += [layout.text(f"skipped: {n}") for n in _skipped(report)]
+    out += [layout.text(f"note: {n}") for n in report.notes]
+    out.append(layout.text(_summary(report)))
+    return out
 
 
 def render_json(report: BudgetReport) -> str:
@@ -176,6 +187,9 @@ def render_junit(report: BudgetReport) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-def render(report: BudgetReport, fmt: str) -> str:
-    return {"text": render_text, "json": render_json, "markdown": render_markdown, "github": render_github,
+def render(report: BudgetReport, fmt: str = "text", *, quiet: bool = False, width: int | None = None) -> str:
+    """FMT is text, json, markdown, github or junit; QUIET and WIDTH shape the text view."""
+    if fmt == "text":
+        return render_text(report, width, quiet)
+    return {"json": render_json, "markdown": render_markdown, "github": render_github,
             "junit": render_junit}[fmt](report)

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlcost.render import to_json
 from mlcost.results import CarbonEstimate
+from mlcost.units import format_duration, format_number, format_range
 
 # Which Table 1 rows to say in words, and how (a count of things, or a percent of one big thing).
 _WORDS = (
@@ -21,15 +22,14 @@ _WORDS = (
 
 
 def _g(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "—"
-    if x == 0:
-        return "0"
-    if 1e5 <= abs(x) < 1e12:  # "656,347 kWh", "$3,201,722": whole numbers read better than 6.56e+05
-        return f"{x:,.0f}"
-    if abs(x) >= 1e12 or abs(x) < 1e-3:
-        return f"{x:.{digits}g}"
-    return f"{x:,.{max(0, digits - 1 - int(f'{abs(x):e}'.split('e')[1]))}f}"
+    """'656,347', '201', '0.0188', '1.88e-05' (mlcost.units.format_number)."""
+    return format_number(x, digits)
+
+
+def _ranged(point: str, low: float | None, high: float | None, unit: str = "", prefix: str = "") -> str:
+    """'401 kWh  (range 162–401 kWh)'; no range when both ends read the same."""
+    rng = format_range(low, high, lambda v: f"{prefix}{_g(v)}")
+    return point if rng is None else f"{point}  (range {rng}{unit})"
 
 
 def equivalents_text(est: CarbonEstimate) -> str:
@@ -51,18 +51,18 @@ def _rows(est: CarbonEstimate) -> list[tuple[str, str]]:
     if e.flops is not None:
         rows.append(("work", f"{e.flops:.4g} FLOPs at {e.utilization:g} utilization ({e.precision})"))
     if e.hours is not None:
-        rows.append(("duration", f"{_g(e.hours)} h"))
+        rows.append(("duration", f"{_g(e.hours)} h" + (f" ({format_duration(e.hours * 3600)})" if e.hours >= 48 else "")))
     if e.gpu_hours is not None:
         rows.append(("accelerator-hours", f"{_g(e.gpu_hours)}"))
     if e.total_power_watts is not None:
         rows.append(("power (before PUE)", f"{_g(e.total_power_watts)} W"))
     rows += [
         ("PUE", f"{e.pue:g}"),
-        ("energy", f"{_g(e.energy_kwh)} kWh  (range {_g(e.energy_low_kwh)}–{_g(e.energy_high_kwh)})"),
+        ("energy", _ranged(f"{_g(e.energy_kwh)} kWh", e.energy_low_kwh, e.energy_high_kwh, " kWh")),
         ("grid intensity", f"{_g(i['value_g_per_kwh'])} gCO2e/kWh — {i['resolved']}"),
         ("intensity source", f"{i['source']}" + (f", year {i['year']}" if i.get("year") else ", year not stated")
          + (f"; {i['basis']}" if i.get("basis") else "")),
-        ("CO2e", f"{_g(est.co2e_kg)} kg = {_g(est.co2e_lbs)} lbs  (range {_g(est.co2e_low_kg)}–{_g(est.co2e_high_kg)} kg)"),
+        ("CO2e", _ranged(f"{_g(est.co2e_kg)} kg = {_g(est.co2e_lbs)} lbs", est.co2e_low_kg, est.co2e_high_kg, " kg")),
     ]
     if est.market:
         m = est.market
@@ -73,7 +73,7 @@ def _rows(est: CarbonEstimate) -> list[tuple[str, str]]:
                                       "accelerator-hour; not in CO2e)"))
     rows += [
         ("cost", "—" if est.cost_usd is None else
-         f"${_g(est.cost_usd)}  (range ${_g(est.cost_low_usd)}–${_g(est.cost_high_usd)})"),
+         _ranged(f"${_g(est.cost_usd)}", est.cost_low_usd, est.cost_high_usd, prefix="$")),
         ("equivalent to", equivalents_text(est)),
     ]
     return rows
@@ -83,42 +83,60 @@ def _one_line(text: Any) -> str:
     return " ".join(str(text or "").split())  # a command with newlines stays on its row
 
 
-def _measured_lines(est: CarbonEstimate) -> list[str]:
-    lines = []
-    for m in est.measured:
-        lines.append(f"  {m.get('start_time', '')}  {_g(m.get('energy_kwh'))} kWh  {_g(m.get('co2e_kg'))} kg  "
-                     f"exit {m.get('exit_code', '')}  {_one_line(m.get('command'))}")
-    t = est.measured_total()
-    if t:
-        lines.append(f"  total: {t['runs']} run(s), {_g(t['duration_s'])} s, {_g(t['energy_kwh'])} kWh, "
-                     f"{_g(t['co2e_kg'])} kg CO2e (estimate above: {_g(est.co2e_kg)} kg)")
-    return lines
+def _measured_total_line(est: CarbonEstimate) -> str:
+    t = est.measured_total() or {}
+    return (f"total: {t['runs']} run(s), {format_duration(t['duration_s'])}, {_g(t['energy_kwh'])} kWh, "
+            f"{_g(t['co2e_kg'])} kg CO2e (estimate above: {_g(est.co2e_kg)} kg)")
 
 
-def render_table(est: CarbonEstimate) -> str:
-    rows = _rows(est)
-    width = max(len(k) for k, _ in rows)
-    out = [f"{k.ljust(width)}  {v}" for k, v in rows]
+def _all_assumptions(est: CarbonEstimate) -> list[str]:
+    return [*est.assumptions, *([f"cost: {est.cost_source}"] if est.cost_source else [])]
+
+
+def headline(est: CarbonEstimate) -> str:
+    """One line: '401 kWh, 98.1 kg CO2e (216 lbs), $2,362'."""
+    e = est.energy
+    out = f"{_g(e.energy_kwh)} kWh, {_g(est.co2e_kg)} kg CO2e ({_g(est.co2e_lbs)} lbs)"
+    return out + ("" if est.cost_usd is None else f", ${_g(est.cost_usd)}")
+
+
+def render_table(est: CarbonEstimate, *, width: int = 80, explain: bool = False) -> str:
+    from mlcost.render import layout
+
+    return layout.render_text(parts(est, width, explain=explain), width)
+
+
+def parts(est: CarbonEstimate, width: int = 80, *, explain: bool = False) -> list:
+    """The table view as rich renderables measured to WIDTH (a notebook shows the same)."""
+    from mlcost.render import layout
+    from mlcost.render.compute import assumption_notes
+
+    measured = None
     if est.measured:
-        out += ["", f"measured runs (ledger, {len(est.measured)}):", *_measured_lines(est)]
-    out += ["", "assumptions:", *[f"  - {a}" for a in est.assumptions]]
-    if est.cost_source:
-        out.append(f"  - cost: {est.cost_source}")
-    return "\n".join(out) + "\n"
+        runs = layout.table(
+            [layout.Column("start", priority=2), layout.num("kWh"), layout.num("kg CO2e"), layout.num("exit", priority=1),
+             layout.Column("command", wrap=True)],
+            [[m.get("start_time", ""), _g(m.get("energy_kwh")), _g(m.get("co2e_kg")), m.get("exit_code", ""),
+              _one_line(m.get("command"))] for m in est.measured],
+            width=width, title=f"measured runs (ledger, {len(est.measured)})")
+        measured = layout.titled(None, runs, _measured_total_line(est))
+    return [layout.facts(_rows(est), title="mlcost carbon: energy, CO2e and cost"), measured,
+            *assumption_notes(_all_assumptions(est), explain, width)]
 
 
 def render_markdown(est: CarbonEstimate) -> str:
-    out = ["| | |", "|---|---|"]
-    out += [f"| {k} | {v.replace('|', '/')} |" for k, v in _rows(est)]
+    from mlcost.render import markdown as md
+
+    out = md.table(["", ""], _rows(est))
     if est.measured:
-        out += ["", "**Measured runs (ledger)**", "", "| start | kWh | kg CO2e | exit | command |", "|---|---|---|---|---|"]
-        out += [f"| {m.get('start_time', '')} | {_g(m.get('energy_kwh'))} | {_g(m.get('co2e_kg'))} | "
-                f"{m.get('exit_code', '')} | `{_one_line(m.get('command')).replace('|', '/')}` |" for m in est.measured]
-        t = est.measured_total()
-        out.append(f"| total ({t['runs']} runs) | {_g(t['energy_kwh'])} | {_g(t['co2e_kg'])} | | |")
-    out += ["", "**Assumptions**", "", *[f"- {a}" for a in est.assumptions]]
-    if est.cost_source:
-        out.append(f"- cost: {est.cost_source}")
+        out += ["", "**Measured runs (ledger)**", ""]
+        out += md.table(["start", "kWh", "kg CO2e", "exit", "command"],
+                        [[md.escape(m.get("start_time", "")), _g(m.get("energy_kwh")), _g(m.get("co2e_kg")),
+                          md.escape(m.get("exit_code", "")), md.code(_one_line(m.get("command")))] for m in est.measured]
+                        + [[f"total ({(est.measured_total() or {}).get('runs')} runs)",
+                            _g((est.measured_total() or {}).get("energy_kwh")),
+                            _g((est.measured_total() or {}).get("co2e_kg")), "", ""]], align="lrrrl", raw=True)
+    out += ["", "**Assumptions**", "", *md.bullets(_all_assumptions(est))]
     return "\n".join(out) + "\n"
 
 
@@ -142,9 +160,16 @@ def model_card(est: CarbonEstimate, training_type: str = "pre-training") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(est: CarbonEstimate, fmt: str) -> str:
+def render(est: CarbonEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
+           quiet: bool = False) -> str:
+    """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
     if fmt == "json":
         return to_json(est.to_dict())
     if fmt == "markdown":
         return render_markdown(est)
-    return render_table(est)
+    from mlcost.render import layout
+
+    w = width or layout.width()
+    if quiet:
+        return layout.render_text([layout.paragraph(headline(est))], w)
+    return render_table(est, width=w, explain=explain)

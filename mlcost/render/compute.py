@@ -6,7 +6,7 @@ import math
 
 from mlcost.render import to_json
 from mlcost.results import ComputeEstimate
-from mlcost.units import format_duration, format_si
+from mlcost.units import format_duration, format_number, format_range, format_si
 
 _METHOD_TITLES = {
     "counting": "counting operations (forward FLOPs x (1 + backward) x examples x epochs)",
@@ -16,30 +16,46 @@ _METHOD_TITLES = {
 BAR_WIDTH = 40
 
 
-def render(est: ComputeEstimate, fmt: str = "table") -> str:
+def render(est: ComputeEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
+           quiet: bool = False) -> str:
+    """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
     if fmt == "json":
         return to_json(est.to_dict())
     if fmt == "markdown":
         return render_markdown(est)
-    return render_table(est)
+    from mlcost.render import layout
+
+    w = width or layout.width()
+    if quiet:
+        return layout.render_text([layout.paragraph(headline(est))], w)
+    return render_table(est, width=w, explain=explain)
+
+
+def headline(est: ComputeEstimate) -> str:
+    """One line: '3.96 pfs-days (342 EFLOPs), 1,234 accelerator-hours on 8 x V100 (6.43 days)'."""
+    out = f"{_pfs(est.pfs_days)} pfs-days ({_flops(est.flops)})"
+    if est.accelerator is not None and est.gpu_hours is not None:
+        acc = est.accelerator
+        out += (f", {_hours(est.gpu_hours)} accelerator-hours on {acc.count} x {acc.name}"
+                f" ({format_duration((est.wall_hours or 0) * 3600)} wall-clock)")
+    return (f"{est.model}: " if est.model else "") + out
 
 
 def _flops(value: float) -> str:
-    """format_si stops at E (1e18); a 7B x 2T run is 84 ZFLOPs, not '8.4e+04 EFLOPs'."""
-    for prefix, scale in (("Y", 1e24), ("Z", 1e21)):
-        if abs(value) >= scale and abs(value) < 1e27:
-            return f"{value / scale:.3g} {prefix}FLOPs"
+    """'84 ZFLOPs' for a 7B x 2T run (format_si goes up to yotta)."""
     return format_si(value, "FLOPs")
 
 
 def _pfs(value: float) -> str:
-    return f"{value:.3g}"
+    return format_number(value)
 
 
 def _hours(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.1f}" if value >= 10 else f"{value:.3g}"
+    return format_number(value)
+
+
+def _ranged(point: str, rng: str | None) -> str:
+    return point if rng is None else f"{point}  (range {rng})"
 
 
 def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
@@ -47,34 +63,25 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
     rows = [("method", _METHOD_TITLES.get(est.method, est.method))]
     if est.model:
         rows.append(("model", est.model))
-    flops = _flops(est.flops) + f"  ({est.flops:.3e})"
-    lo, hi = (rng.get("flops") or [est.flops, est.flops])
-    if lo != hi:
-        flops += f"  range {lo:.3g}–{hi:.3g}"
-    rows.append(("training compute", flops))
-    pfs = _pfs(est.pfs_days) + " petaflop/s-days"
-    plo, phi = (rng.get("pfs_days") or [est.pfs_days, est.pfs_days])
-    if plo != phi:
-        pfs += f"  range {_pfs(plo)}–{_pfs(phi)}"
-    rows.append(("pfs-days", pfs))
+    lo, hi = rng.get("flops") or [None, None]
+    rows.append(("training compute", _ranged(f"{_flops(est.flops)} ({est.flops:.3e} FLOPs)",
+                                             format_range(lo, hi, lambda v: f"{v:.3g}"))))
+    plo, phi = rng.get("pfs_days") or [None, None]
+    rows.append(("pfs-days", _ranged(f"{_pfs(est.pfs_days)} petaflop/s-days", format_range(plo, phi, _pfs))))
     for key, value in est.breakdown.items():
         rows.append(("  " + key.replace("_", " "), _flops(value) if "flops" in key else str(value)))
     acc = est.accelerator
     if acc is None:
         rows.append(("accelerator time", "— (pass --gpu NAME [--count N] to time it on an accelerator)"))
     else:
-        ulo, uhi = rng.get("utilization") or [acc.utilization, acc.utilization]
+        ulo, uhi = rng.get("utilization") or [None, None]
         rows.append(("accelerator", f"{acc.count} x {acc.name}, {acc.precision}, {acc.peak_flops_per_s / 1e12:g} TFLOP/s peak each"))
-        rows.append(("utilization", f"{acc.utilization:.0%}" + (f" (range {ulo:.0%}–{uhi:.0%})" if ulo != uhi else "")))
-        hours = f"{_hours(est.gpu_hours)} accelerator-hours"
-        glo, ghi = rng.get("gpu_hours") or [est.gpu_hours, est.gpu_hours]
-        if glo != ghi:
-            hours += f"  range {_hours(glo)}–{_hours(ghi)}"
-        rows.append(("GPU-hours", hours))
-        wall = format_duration((est.wall_hours or 0) * 3600)
-        if glo != ghi:
-            wall += f"  range {format_duration(glo / acc.count * 3600)}–{format_duration(ghi / acc.count * 3600)}"
-        rows.append(("wall-clock", wall + f" on {acc.count} chip{'s' if acc.count > 1 else ''}"))
+        rows.append(("utilization", _ranged(f"{acc.utilization:.0%}", format_range(ulo, uhi, lambda v: f"{v:.0%}"))))
+        glo, ghi = rng.get("gpu_hours") or [None, None]
+        rows.append(("GPU-hours", _ranged(f"{_hours(est.gpu_hours)} accelerator-hours", format_range(glo, ghi, _hours))))
+        wall = format_duration((est.wall_hours or 0) * 3600) + f" on {acc.count} chip{'s' if acc.count > 1 else ''}"
+        per_chip = (lambda v: format_duration(v / acc.count * 3600))
+        rows.append(("wall-clock", _ranged(wall, format_range(glo, ghi, per_chip))))
         if est.floor:  # the roofline's lower bound, beside the utilization estimate (never instead of it)
             f = est.floor
             rows.append(("roofline floor", f"{_hours(f['gpu_hours_floor'])} accelerator-hours at least, "
@@ -88,16 +95,42 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
     return rows
 
 
-def render_table(est: ComputeEstimate) -> str:
-    rows = _rows(est)
-    width = max(len(k) for k, _ in rows)
-    lines = ["mlcost compute — training compute", ""]
-    lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
-    lines += ["", "  AI and Compute headline results and runs since 2019 vs this run (pfs-days, log):"]
-    lines += ["  " + line for line in bar_chart(est)]
-    lines += ["", "  assumptions:"]
-    lines += [f"    - {a}" for a in est.assumptions]
-    return "\n".join(lines) + "\n"
+def parts(est: ComputeEstimate, width: int = 80, *, explain: bool = False) -> list:
+    """The table view as rich renderables measured to WIDTH (a notebook shows the same)."""
+    from mlcost.render import layout
+
+    chart = bar_chart(est, max(10, min(BAR_WIDTH, width - _label_width(est) - 12)))  # 12: gaps and the value
+    return [
+        layout.facts(((k.replace("  ", "· ", 1) if k.startswith("  ") else k, v) for k, v in _rows(est)),
+                     title="mlcost compute: training compute"),
+        layout.titled("AI and Compute headline results and runs since 2019 vs this run (pfs-days, log)",
+                      layout.text("\n".join(chart))) if chart else None,
+        *assumption_notes(est.assumptions, explain, width),
+    ]
+
+
+def render_table(est: ComputeEstimate, *, width: int = 80, explain: bool = False) -> str:
+    from mlcost.render import layout
+
+    return layout.render_text(parts(est, width, explain=explain), width)
+
+
+def assumption_notes(assumptions, explain: bool, width: int = 80) -> list:
+    """The assumptions block of a terminal view: heads by default, every line in full with --explain."""
+    from mlcost.render import layout
+    from mlcost.render.explain import MORE_ASSUMPTIONS, heads
+
+    if explain:
+        return [layout.notes(assumptions, "assumptions")] if assumptions else []
+    return [layout.notes(heads(assumptions, width - 2), "assumptions") if assumptions else None,
+            layout.paragraph(MORE_ASSUMPTIONS, "dim")]
+
+
+def _label_width(est: ComputeEstimate) -> int:
+    from mlcost.costs.compute import reference_results
+
+    names = [f"{r['name']} {r['date'][:4]}" for r in reference_results() if r["group"] in ("headline", "recent")]
+    return max([len(n) for n in names] + [len("► this run")])
 
 
 def bar_chart(est: ComputeEstimate, width: int = BAR_WIDTH) -> list[str]:
@@ -117,13 +150,14 @@ def bar_chart(est: ComputeEstimate, width: int = BAR_WIDTH) -> list[str]:
     for name, year, value in points:
         n = 0 if value <= 0 else max(1, round((math.log10(value) - lo) / span * width))
         bar = ("█" if name.startswith("►") else "▇") * n
-        out.append(f"{f'{name} {year}'.strip().ljust(label_w)}  {bar} {value:.2g}")
-    out.append(f"{''.ljust(label_w)}  (each {width / span:.1f} characters = 10x)")
+        out.append(f"{f'{name} {year}'.strip().ljust(label_w)}  {bar} {format_number(value, 2)}")
+    out.append(f"{''.ljust(label_w)}  ({width / span:.1f} characters = 10x)")
     return out
 
 
 def render_markdown(est: ComputeEstimate) -> str:
-    lines = ["## Training compute", "", "| quantity | value |", "|---|---|"]
-    lines += [f"| {k.strip()} | {v} |" for k, v in _rows(est)]
-    lines += ["", "**Assumptions**", ""] + [f"- {a}" for a in est.assumptions]
+    from mlcost.render import markdown as md
+
+    lines = ["## Training compute", ""] + md.table(["quantity", "value"], [[k.strip(), v] for k, v in _rows(est)])
+    lines += ["", "**Assumptions**", ""] + md.bullets(est.assumptions)
     return "\n".join(lines) + "\n"

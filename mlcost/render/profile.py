@@ -1,7 +1,10 @@
 """Render a Profile as a rich table, JSON, CSV or Markdown.
 
 Every format states the convention (1 multiply-add = 2 FLOPs) and lists every unsupported operator.
-``depth`` limits the per-module tree in table/markdown/csv; JSON always carries every row.
+``depth`` limits the per-module tree in table and markdown; JSON and CSV always carry every module.
+The table is measured to ``width`` (``mlcost.render.layout``): it names the assumptions by their heads and
+only the conventions that govern this model's operators; ``explain=True`` adds every assumption and
+convention in full (JSON, CSV and markdown always have them all).  ``headline`` is the one-line ``-q`` view.
 
 CSV layout (stable; one header, then rows whose ``section`` says what they are)::
 
@@ -30,18 +33,31 @@ FORMATS = ("table", "json", "csv", "markdown")
 CSV_COLUMNS = ("section", "name", "detail", "calls", "params", "flops", "macs", "flops_backward", "value")
 
 
-def render(profile: Profile, fmt: str = "table", *, depth: int = 2, color: bool = False, width: int = 110) -> str:
+def render(profile: Profile, fmt: str = "table", *, depth: int = 2, color: bool = False, width: int | None = None,
+           explain: bool = False, quiet: bool = False) -> str:
+    """FMT is table, json, csv or markdown; DEPTH applies to table and markdown; WIDTH (default: the
+    terminal's, see ``layout.width``), COLOR, EXPLAIN and QUIET to the table."""
     if fmt == "json":
         return to_json(profile.to_dict())
     if fmt == "csv":
-        return render_csv(profile, depth)
+        return render_csv(profile)
     if fmt == "markdown":
         return render_markdown(profile, depth)
-    return render_table(profile, depth, color=color, width=width)
+    from mlcost.render import layout
+
+    w = width or layout.width()
+    if quiet:
+        return layout.render_text([layout.paragraph(headline(profile))], w, color)
+    return render_table(profile, depth, color=color, width=w, explain=explain)
 
 
 def _n(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
+
+
+def _c(value: int | None) -> str:
+    """Compact: 3 significant digits with an SI prefix ('1.23 G'); small counts exact."""
+    return "—" if value is None else (f"{value:,}" if abs(value) < 10_000 else format_si(value))
 
 
 def _modules(profile: Profile, depth: int) -> list:
@@ -129,69 +145,142 @@ def _conventions(profile: Profile) -> list[tuple[str, str]]:
     return [("flop", FLOP_CONVENTION), *sorted(profile.conventions.items())]
 
 
-def render_table(profile: Profile, depth: int = 2, *, color: bool = False, width: int = 110) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.tree import Tree
+def headline(profile: Profile) -> str:
+    """One line: the model and its totals ('build: 98,442 params, 1.23 GFLOPs forward (0.614 GMACs), ...')."""
+    p, m = profile.params, profile.memory
+    parts = [f"{_n(p.total)} params" + (f" ({_n(p.active)} active)" if p.active is not None else "")]
+    if profile.flops_forward is not None:
+        parts.append(f"{format_si(profile.flops_forward, 'FLOPs')} forward ({format_si(profile.macs_forward, 'MACs')})")
+    if profile.flops_backward is not None:
+        parts.append(f"{format_si(profile.flops_training_step, 'FLOPs')} per training step")
+    parts.append(f"weights {format_bytes(m.weights_bytes)}")
+    if m.activations_peak_bytes is not None:
+        parts.append(f"activations peak {format_bytes(m.activations_peak_bytes)}")
+    if m.training_peak_bytes is not None:
+        parts.append(f"training peak {format_bytes(m.training_peak_bytes)}")
+    if profile.unsupported_ops:
+        parts.append(f"{len(profile.unsupported_ops)} unsupported op(s)")
+    return f"{profile.model or '(model)'}: " + ", ".join(parts)
 
-    buf = io.StringIO()
-    con = Console(file=buf, width=width, force_terminal=color, color_system="auto" if color else None,
-                  highlight=False, soft_wrap=False)
-    summary = Table(show_header=False, box=box.ROUNDED, title="mlcost profile", title_justify="left")
-    summary.add_column(style="bold")
-    summary.add_column()
-    for k, v in _summary(profile):
-        summary.add_row(k, v)
-    con.print(summary)
+
+def _share(value: int | None, total: int | None) -> str:
+    if value is None or not total:
+        return "—"
+    pct = 100 * value / total
+    if pct == 0:
+        return "0%"
+    return "<0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
+
+
+def _tree_labels(view: list[tuple[Any, str, int | None]]) -> list[str]:
+    """Module names relative to their parent, drawn as a tree ('├─ 0', '│  └─ conv'), one per view entry."""
+    kids: dict[int | None, list[int]] = {}
+    for i, (_, _, parent) in enumerate(view):
+        kids.setdefault(parent, []).append(i)
+    labels = [""] * len(view)
+
+    def walk(parent: int | None, prefix: str) -> None:
+        children = kids.get(parent, [])
+        for n, i in enumerate(children):
+            row, label, _ = view[i]
+            if parent is not None:
+                parent_name = view[parent][0].name
+                if parent_name and label.startswith(parent_name + "."):
+                    label = label[len(parent_name) + 1:]
+            last = n == len(children) - 1
+            if parent is None:
+                labels[i], below = label, ""
+            else:
+                labels[i], below = prefix + ("└─ " if last else "├─ ") + label, prefix + ("   " if last else "│  ")
+            walk(i, below)
+
+    walk(None, "")
+    return labels
+
+
+def module_table(profile: Profile, depth: int, width: int):
+    """The per-module tree as a table: exact integers when they fit WIDTH, else 3-digit SI numbers."""
+    from mlcost.render.layout import Column, num, table
 
     view = _module_view(profile, depth)
-    if view:
-        tree = Tree(f"modules (depth ≤ {depth})")
-        nodes: list[Any] = []
-        for r, name, parent_at in view:
-            label = (f"{name} [dim]{r.type}[/dim]  params {_n(r.params)}  "
-                     f"FLOPs {_n(r.flops)}  MACs {_n(r.macs)}"
-                     + (f"  bwd FLOPs {_n(r.flops_backward)}" if r.flops_backward is not None else ""))
-            nodes.append((tree if parent_at is None else nodes[parent_at]).add(label))
-        con.print(tree)
+    if not view:
+        return None
+    backward = any(r.flops_backward is not None for r, _, _ in view)
+    cols = [Column("module", wrap=True), Column("type", style="dim", priority=2, wrap=True), num("params"),
+            num("FLOPs"), num("MACs", priority=3), *([num("bwd FLOPs", priority=1)] if backward else []),
+            num("share", priority=1)]
+    total = profile.flops_forward
+    labels = _tree_labels(view)
 
-    if profile.by_operator:
-        ops = Table(title="operators (rows sum to the forward total)", title_justify="left", box=box.SIMPLE_HEAD)
-        for col in ("operator", "calls", "FLOPs", "MACs", "share"):
-            ops.add_column(col, justify="left" if col == "operator" else "right")
-        backward = any(o.flops_backward is not None for o in profile.by_operator)
-        if backward:
-            ops.add_column("bwd FLOPs", justify="right")
-        total = profile.flops_forward or 0
-        for o in profile.by_operator:
-            share = f"{100 * o.flops / total:.1f}%" if total else "—"
-            row = [o.op, _n(o.calls), _n(o.flops), _n(o.macs), share]
-            ops.add_row(*row, *([_n(o.flops_backward)] if backward else []))
-        con.print(ops)
+    def rows(n):
+        return [[label, r.type, n(r.params), n(r.flops), n(r.macs), *([n(r.flops_backward)] if backward else []),
+                 _share(r.flops, total)] for (r, _, _), label in zip(view, labels)]
+
+    return table(cols, rows(_n), compact_rows=rows(_c), width=width, title=f"modules (depth ≤ {depth})")
+
+
+def operator_table(profile: Profile, width: int):
+    from mlcost.render.layout import Column, num, table
+
+    if not profile.by_operator:
+        return None
+    backward = any(o.flops_backward is not None for o in profile.by_operator)
+    cols = [Column("operator", wrap=True), num("calls", priority=2), num("FLOPs"), num("MACs", priority=3),
+            *([num("bwd FLOPs", priority=1)] if backward else []), num("share", priority=1)]
+    total = profile.flops_forward
+
+    def rows(n):
+        return [[o.op, _n(o.calls), n(o.flops), n(o.macs), *([n(o.flops_backward)] if backward else []),
+                 _share(o.flops, total)] for o in profile.by_operator]
+
+    return table(cols, rows(_n), compact_rows=rows(_c), width=width, title="operators (rows sum to the forward total)")
+
+
+def unsupported_table(profile: Profile, width: int):
+    from mlcost.render.layout import Column, num, table
+
+    if not profile.unsupported_ops:
+        return None  # the summary says "unsupported ops: none"
+    return table([Column("operator", wrap=True), Column("module", wrap=True), num("count")],
+                 [[u.op, u.module or "(root)", _n(u.count)] for u in profile.unsupported_ops], width=width,
+                 title="unsupported operators (not counted)")
+
+
+def _footer(profile: Profile, explain: bool, width: int = 80):
+    from mlcost.render import explain as ex
+    from mlcost.render.layout import notes, paragraph
+
+    if explain:
+        return [notes(profile.assumptions, "assumptions") if profile.assumptions else None,
+                notes([f"{k}: {v}" for k, v in _conventions(profile)], "conventions")]
+    said = ex.heads(profile.assumptions, width - 2) + ex.key_conventions(o.op for o in profile.by_operator)
+    return [notes(said, "assumptions") if said else None, paragraph(ex.MORE, "dim")]
+
+
+def parts(profile: Profile, width: int = 80, *, depth: int = 2, explain: bool = False) -> list:
+    """The table view as rich renderables, each measured to WIDTH (a notebook shows the same)."""
+    from mlcost.render.layout import facts
+
+    summary = _summary(profile)
+    title = f"mlcost profile: {summary[0][1]}"  # the model row, as the title
+    roofline = []
     if profile.roofline:
         from mlcost.render import roofline as rr
 
-        rr.print_table(con, profile.roofline, depth)
-
-    unsupported = Table(title="unsupported operators (not counted)", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("operator", "module", "count"):
-        unsupported.add_column(col, justify="right" if col == "count" else "left")
-    for u in profile.unsupported_ops:
-        unsupported.add_row(u.op, u.module or "(root)", _n(u.count))
-    if profile.unsupported_ops:
-        con.print(unsupported)
-    else:
-        con.print("unsupported operators: none")
-
-    for a in profile.assumptions:
-        con.print(f"assumption: {a}", markup=False)
-    for k, v in _conventions(profile):
-        con.print(f"convention ({k}): {v}", markup=False)
-    return buf.getvalue()
+        roofline = rr.tables(profile.roofline, depth, width)
+    return [facts(summary[1:], title=title), module_table(profile, depth, width), operator_table(profile, width),
+            *roofline, unsupported_table(profile, width), *_footer(profile, explain, width)]
 
 
-def render_csv(profile: Profile, depth: int = 2) -> str:
+def render_table(profile: Profile, depth: int = 2, *, color: bool = False, width: int = 80,
+                 explain: bool = False) -> str:
+    from mlcost.render.layout import render_text
+
+    return render_text(parts(profile, width, depth=depth, explain=explain), width, color)
+
+
+def render_csv(profile: Profile) -> str:
+    """Every module (``--depth`` is for the views a person reads), every operator, every assumption."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
@@ -217,7 +306,7 @@ def render_csv(profile: Profile, depth: int = 2) -> str:
     m = profile.memory
     for name in ("weights_bytes", "activations_peak_bytes", "training_peak_bytes"):
         row("memory", name, value=getattr(m, name))
-    for r in _modules(profile, depth):
+    for r in profile.by_module:
         row("module", r.name, r.type, params=r.params, flops=r.flops, macs=r.macs, flops_backward=r.flops_backward,
             value=r.depth)
     for o in profile.by_operator:

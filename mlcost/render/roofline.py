@@ -110,26 +110,22 @@ MODULE_HEADER = ["module", "FLOPs", "bytes", "FLOP/B", "floor", "share", "bound"
 OPERATOR_HEADER = ["operator", "calls", "FLOP/B", "floor", "share", "bound"]
 
 
-def print_table(con: Any, roof: dict[str, Any], depth: int) -> None:
-    """Print the roofline tables on a rich Console."""
-    from rich import box
-    from rich.table import Table
+def tables(roof: dict[str, Any], depth: int, width: int) -> list:
+    """The roofline tables of the terminal view, measured to WIDTH (mlcost.render.layout)."""
+    from mlcost.render.layout import Column, num, table, titled
 
-    mods = Table(title=f"roofline on {roof['chip']['name']}, per module (depth ≤ {depth})", title_justify="left",
-                 box=box.SIMPLE_HEAD, caption="floor = max(FLOPs/peak, bytes/bandwidth), summed over calls; ×N: N identical blocks, "
-                 "figures per block",
-                 caption_justify="left")
-    for col in MODULE_HEADER:
-        mods.add_column(col, justify="left" if col in ("module", "bound") else "right")
-    for r in module_rows(roof, depth):
-        mods.add_row(*r)
-    con.print(mods)
-    ops = Table(title="roofline per operator (top by time floor)", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in OPERATOR_HEADER:
-        ops.add_column(col, justify="left" if col in ("operator", "bound") else "right")
-    for r in operator_rows(roof):
-        ops.add_row(*r)
-    con.print(ops)
+    def cols(header: list[str]) -> list:
+        # names wrap; the bound class and FLOP/B go first when the table cannot fit
+        prio = {"FLOP/B": 2, "bytes": 3, "calls": 3, "share": 1}
+        return [Column(h, wrap=True) if h in ("module", "operator") else
+                Column(h, priority=2) if h == "bound" else num(h, prio.get(h, 0)) for h in header]
+
+    mods = table(cols(MODULE_HEADER), module_rows(roof, depth), width=width,
+                 title=f"roofline on {roof['chip']['name']}, per module (depth ≤ {depth})")
+    ops = table(cols(OPERATOR_HEADER), operator_rows(roof), width=width,
+                title="roofline per operator (top by time floor)")
+    return [titled(None, mods, "floor = max(FLOPs/peak, bytes/bandwidth), summed over calls; ×N: N identical "
+                               "blocks, figures per block"), ops]
 
 
 def markdown(roof: dict[str, Any], depth: int, table) -> list[str]:

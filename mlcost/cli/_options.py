@@ -1,0 +1,66 @@
+"""Options every command shares: the output format (from -f, else -o's suffix), files written in one run,
+durations, and the terminal-view switches (-q, --explain).  Light: typer and mlcost.choices only."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, TypeVar
+
+import typer
+
+from mlcost.choices import Choice, by_suffix
+from mlcost.errors import UsageError
+
+E = TypeVar("E", bound=Choice)
+
+FORMAT_HELP = "Output format (default: from --output's suffix: .json, .csv, .md; else {default})."
+QUIET_HELP = "Print only the headline (terminal view)."
+EXPLAIN_HELP = "Also print every assumption and convention in full (terminal view; the other formats always have them)."
+
+
+def quiet_option() -> bool:
+    return typer.Option(False, "--quiet", "-q", help=QUIET_HELP)
+
+
+def explain_option() -> bool:
+    return typer.Option(False, "--explain", help=EXPLAIN_HELP)
+
+
+def output_format(fmt: Optional[E], output: Optional[Path], enum: type[E], default: E) -> E:
+    """-f when given; else what -o's suffix names (x.json -> json) when ENUM has that format; else DEFAULT."""
+    if fmt is not None:
+        return fmt
+    return default if output is None else by_suffix(output, enum, default)
+
+
+def terminal_only(fmt: Choice, view: Choice, **switches: bool) -> None:
+    """-q/--explain shape the terminal VIEW; with another format they would do nothing: a usage error."""
+    given = [f"--{name.replace('_', '-')}" for name, on in switches.items() if on]
+    if given and fmt != view:
+        raise UsageError(f"{' and '.join(given)} shape{'s' if len(given) == 1 else ''} the {view.value} view; "
+                         f"--format {fmt.value} always carries everything")
+    if switches.get("quiet") and switches.get("explain"):
+        raise UsageError("--quiet prints only the headline; --explain adds detail: give one")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.abspath(os.path.realpath(a)) == os.path.abspath(os.path.realpath(b))
+
+
+def distinct_files(*named: tuple[str, Optional[Path]], reads: tuple[tuple[str, Optional[Path]], ...] = ()) -> None:
+    """Refuse (exit 2) one run writing two outputs to the same file (--plot t.png -o t.png) or writing an
+    output over a file it reads (--profile p.json -o p.json): the second write would destroy the first."""
+    written = [(n, Path(p)) for n, p in named if p is not None]
+    for i, (name, path) in enumerate(written):
+        for other, opath in written[:i]:
+            if _same(path, opath):
+                raise UsageError(f"{other} and {name} name the same file ({path}): give each its own")
+        for src, spath in reads:
+            if spath is not None and _same(path, Path(spath)):
+                raise UsageError(f"{name} {path} is the file {src} reads: write the output elsewhere")
+

@@ -1,0 +1,94 @@
+"""Ecosystem conventions of the CLI: choices as Enums (help lists them; the library checks the same sets),
+-V, shell completion, the output format from -o's suffix, and no two outputs of one run in one file."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from _cli import run_cli
+from mlcost import choices
+
+ROOT = Path(__file__).resolve().parent.parent
+LINEAR = f"{ROOT / 'tests' / 'models' / 'tiny.py'}:build_unsupported"
+CNN = f"{ROOT / 'examples' / 'cnn.py'}:build"
+
+
+def test_version_short_and_long():
+    from mlcost import __version__
+
+    for flag in ("-V", "--version"):
+        r = run_cli(flag)
+        assert r.exit_code == 0 and r.stdout == f"mlcost {__version__}\n"
+
+
+def test_completion_is_offered():
+    r = run_cli("--help")
+    assert "--install-completion" in r.stdout and "--show-completion" in r.stdout
+
+
+@pytest.mark.parametrize("command, option, enum", [
+    ("profile", "--backend", choices.Backend), ("profile", "--optimizer", choices.Optimizer),
+    ("profile", "--precision", choices.TrainingPrecision), ("profile", "--format", choices.ProfileFormat),
+    ("profile", "--as", choices.ModelFormat), ("compute", "--precision", choices.ChipPrecision),
+    ("compute", "--format", choices.EstimateFormat), ("carbon", "--method", choices.CarbonMethod),
+    ("check", "--format", choices.CheckFormat), ("reference", "--format", choices.ReferenceFormat),
+    ("track", "--by", choices.LedgerGroup),
+])
+def test_help_lists_every_choice(command, option, enum):
+    r = run_cli(command, "--help", env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    assert "|".join(choices.values(enum)) in r.stdout, r.stdout
+    bad = run_cli(command, *(["x.py:f"] if command == "profile" else []), option, "nope")
+    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+    assert f"unknown {option} 'nope'; choose one of {', '.join(choices.values(enum))}" in bad.stderr
+
+
+def test_library_checks_the_same_sets():
+    import mlcost
+    from mlcost.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown backend 'nope'; choose one of auto, fvcore, torch"):
+        mlcost.profile(CNN, backend="nope")
+    # a member works as its value everywhere
+    assert choices.choose(choices.Backend, choices.Backend.TORCH, "backend") == "torch"
+    assert f"{choices.Backend.TORCH}" == "torch" and str(choices.CarbonMethod.STRUBELL2019) == "strubell2019"
+
+
+def test_output_format_follows_the_suffix(tmp_path):
+    for name, check in (("p.json", lambda t: json.loads(t)["schema"] == "mlcost.profile/1"),
+                        ("p.csv", lambda t: next(csv.reader(io.StringIO(t)))[0] == "section"),
+                        ("p.md", lambda t: t.startswith("## mlcost profile")),
+                        ("p.txt", lambda t: t.startswith("mlcost profile: "))):
+        r = run_cli("profile", LINEAR, "-o", tmp_path / name)
+        assert r.exit_code == 0, r.stderr
+        assert check((tmp_path / name).read_text()), name
+    # -f wins over the suffix
+    r = run_cli("profile", LINEAR, "-f", "csv", "-o", tmp_path / "forced.json")
+    assert r.exit_code == 0 and (tmp_path / "forced.json").read_text().startswith("section,")
+    r = run_cli("compute", "--params", "1e9", "--tokens", "1e9", "-o", tmp_path / "c.json")
+    assert r.exit_code == 0 and json.loads((tmp_path / "c.json").read_text())["schema"] == "mlcost.compute/1"
+    r = run_cli("carbon", "--energy-kwh", "10", "-o", tmp_path / "e.md")
+    assert r.exit_code == 0 and (tmp_path / "e.md").read_text().startswith("| ")
+
+
+def test_one_file_is_never_two_outputs_of_one_run(tmp_path):
+    target = tmp_path / "t.png"
+    r = run_cli("compute", "--params", "1e9", "--tokens", "1e9", "--plot", target, "-o", target)
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1 and "--plot and --output name the same file" in r.stderr
+    assert not target.exists()
+    prof = tmp_path / "p.json"
+    assert run_cli("profile", LINEAR, "-o", prof).exit_code == 0
+    before = prof.read_bytes()
+    r = run_cli("compute", "--profile", prof, "--samples", "10", "-o", prof)
+    assert r.exit_code == 2 and "is the file --profile reads" in r.stderr and prof.read_bytes() == before
+
+
+def test_csv_has_every_module_whatever_the_depth():
+    rows = list(csv.DictReader(io.StringIO(run_cli("profile", CNN, "--input-shape", "1,3,224,224", "-f", "csv").stdout)))
+    modules = [r["name"] for r in rows if r["section"] == "module"]
+    # root, features, 4 stages x (conv, bn, relu, pool) + the stages themselves, pool, classifier: 1+1+4*5+2
+    assert len(modules) == 24 and "features.3.1" in modules

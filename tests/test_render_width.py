@@ -1,0 +1,125 @@
+"""Terminal views fit the width they are given (COLUMNS): no line wider, at 80 and at 200 columns; the demo
+profile reads in under 40 lines; -q is the headline, --explain the full text; user text is never markup."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from _cli import run_cli
+from mlcost.render.layout import cell_width
+
+ROOT = Path(__file__).resolve().parent.parent
+CNN = f"{ROOT / 'examples' / 'cnn.py'}:build"
+TINY = f"{ROOT / 'tests' / 'models' / 'tiny.py'}"
+
+
+def at(width: int, *args: object):
+    r = run_cli(*args, env={"COLUMNS": str(width)})
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+def widest(text: str) -> int:
+    return max(cell_width(line) for line in text.splitlines())
+
+
+@pytest.fixture(scope="module")
+def cnn_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnn") / "cnn.json"
+    r = run_cli("profile", CNN, "--input-shape", "1,3,224,224", "-o", out)  # the suffix picks JSON
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_demo_profile_fits_the_width_in_under_40_lines(cnn_json, width):
+    from mlcost.render.profile import render
+    from mlcost.results import Profile
+
+    prof = Profile.from_dict(json.loads(cnn_json.read_text()))
+    text = render(prof, "table", width=width)
+    assert widest(text) <= width
+    lines = text.splitlines()
+    assert len(lines) < 40, text
+    # the numbers a person looks for are there, exact where they fit: 195,085,568 MACs forward
+    assert "195,085,568 MACs" in text and "aten::convolution" in text
+    # conventions stay behind --explain; the FLOP convention and the way to see them are stated
+    assert "1 multiply-add (MAC) = 2 FLOPs" in text and "--explain" in text
+    assert "elementwise:" not in text
+
+
+def test_narrow_profile_drops_columns_and_says_which(cnn_json):
+    from mlcost.render.profile import render
+    from mlcost.results import Profile
+
+    text = render(Profile.from_dict(json.loads(cnn_json.read_text())), "table", width=60)
+    assert widest(text) <= 60
+    assert "not shown: MACs" in text  # named, not silently gone
+    assert "399 M" in text  # compact numbers when the exact ones do not fit (399,227,904 FLOPs)
+
+
+def test_cli_profile_at_80_and_200_columns_explain_and_quiet(cnn_json):
+    for width in (80, 200):
+        out = at(width, "profile", CNN, "--input-shape", "1,3,224,224", "--explain")
+        assert widest(out) <= width
+        assert "elementwise: 1 FLOP per output element" in " ".join(out.split())  # every convention, in full
+    quiet = at(80, "profile", CNN, "--input-shape", "1,3,224,224", "-q")
+    # 98,970 params = 464 + 4,672 + 18,560 + 73,984 (conv + bn stages) + 1,290 (classifier)
+    assert " ".join(quiet.split()) == ("examples/cnn.py:build: 98,970 params, 399 MFLOPs forward (195 MMACs), "
+                                       "weights 389 KiB, activations peak 6.13 MiB").replace(
+        "examples/cnn.py:build", CNN)
+
+
+def test_terminal_switches_with_another_format_are_usage_errors():
+    for args, words in ((("-q", "-f", "json"), "-q"), (("--explain", "-f", "csv"), "--explain"),
+                        (("--depth", "3", "-f", "json"), "--depth")):
+        r = run_cli("profile", CNN, "--input-shape", "1,3,224,224", *args)
+        assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+        assert words in r.stderr
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_compute_carbon_check_reference_fit(width, tmp_path):
+    outs = [
+        at(width, "compute", "--gpu", "v100", "--count", "8", "--days", "3"),
+        at(width, "compute", "--params", "7e9", "--tokens", "2e12", "--gpu", "a100", "--count", "1024", "--explain"),
+        at(width, "carbon", "--gpu", "a100", "--count", "8", "--days", "3", "--region", "aws:us-east-1"),
+        at(width, "carbon", "--gpu", "a100", "--count", "8", "--days", "3", "--region", "aws:us-east-1", "--explain"),
+        at(width, "reference", "hardware"),
+        at(width, "reference"),
+    ]
+    for out in outs:
+        assert widest(out) <= width, out
+
+
+def test_reference_table_names_the_columns_it_leaves_out():
+    out = at(80, "reference", "hardware")
+    assert "more columns: aliases, source, notes" in out and "not shown:" in out
+    picked = at(80, "reference", "hardware", "--columns", "name,memory_gb,tdp_watts")
+    header = next(line for line in picked.splitlines() if line.startswith("name"))
+    assert "A100-SXM4-80GB" in picked and header.split() == ["name", "gb", "watts"]  # 'memory gb', 'tdp watts' wrap
+    assert "more columns: aliases, vendor, year, fp32_tflops" in " ".join(picked.split())
+    bad = run_cli("reference", "hardware", "--columns", "name,nope")
+    assert bad.exit_code == 2 and "unknown column(s) nope" in bad.stderr
+
+
+def test_check_text_fits_and_quiet_is_the_summary(tmp_path):
+    (tmp_path / "net.py").write_text("import torch\ndef build():\n    return torch.nn.Linear(4, 3), torch.zeros(2, 4)\n")
+    (tmp_path / "mlcost.toml").write_text(
+        '[[models]]\nname = "a-model-with-a-rather-long-name-for-the-table"\nmodel = "net.py:build"\n'
+        '[models.budgets]\nmax_params = 10\nmax_flops = "1 G"\nmax_weights_bytes = "1 KiB"\n')
+    r = run_cli("check", "-c", tmp_path / "mlcost.toml", env={"COLUMNS": "80"})
+    assert r.exit_code == 1, r.stderr  # 15 params = 4 * 3 + 3 > 10
+    assert widest(r.stdout) <= 80
+    q = run_cli("check", "-c", tmp_path / "mlcost.toml", "-q", env={"COLUMNS": "80"})
+    assert q.exit_code == 1 and q.stdout == "1 budget exceeded, 0 near the limit, 2 within budget (1 model)\n"
+
+
+def test_user_text_is_never_markup():
+    from mlcost.render import layout
+
+    out = layout.render_text([layout.facts([("model", "[bold red]x[/] [link=file:///]y")]),
+                              layout.table([layout.Column("name")], [["[red]z[/red]"]], width=80)], 80, color=True)
+    assert "[bold red]x[/] [link=file:///]y" in out and "[red]z[/red]" in out
