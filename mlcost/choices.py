@@ -67,6 +67,13 @@ class ChipPrecision(Choice):
     INT8 = "int8"
 
 
+class WeightPrecision(Choice):
+    """``mlcost infer --precision``: the dtype the served weights are held in."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
 class ModelFormat(Choice):
     """``--as``: read MODEL as this format (see ``mlcost.formats.FORMAT_MODULES``)."""
 

@@ -495,7 +495,7 @@ INFER_SCHEMA = "mlcost.infer/1"
 
 
 @dataclass(frozen=True)
-class InferenceEstimate:
+class InferenceEstimate(Displayable):
     """Serving floors of a decoder on one chip: prefill, decode per token, KV cache, memory, per-1M-token costs.
 
     Seconds are roofline floors (lower bounds); bytes, FLOPs (1 MAC = 2 FLOPs), tokens.  ``prefill`` and

@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from mlcost.errors import UsageError
+from mlcost.choices import EstimateFormat, WeightPrecision
+from mlcost.cli._options import FORMAT_HELP, explain_option, output_format, quiet_option, terminal_only
 
 _HELP = """Serving cost of decoder MODEL on one chip, from the roofline of its operator calls.
 
@@ -31,28 +32,30 @@ def infer_command(
     new_tokens: int = typer.Option(..., "--new-tokens", help="Tokens generated per sequence (N)."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region for gCO2e (FR, US-VA, gcp:europe-west1 ...; default world average)."),
     price_per_hour: Optional[float] = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour (default: reference_data/cloud_prices.csv)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="Weights dtype: fp32 or bf16 (default: the checkpoint's own)."),
+    precision: Optional[WeightPrecision] = typer.Option(None, "--precision", case_sensitive=False, help="Weights dtype (default: the checkpoint's own)."),
     arg: list[str] = typer.Option([], "--arg", help="key=value keyword argument for a factory (a Python literal); repeatable."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own code."),
-    fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or markdown."),
+    fmt: Optional[EstimateFormat] = typer.Option(None, "--format", "-f", case_sensitive=False, help=FORMAT_HELP.format(default="table")),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the output to FILE instead of stdout."),
+    quiet: bool = quiet_option(),
+    explain: bool = explain_option(),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file that mlcost did not write."),
 ) -> None:
     from mlcost.cli.profile import parse_kv, parse_literal, progress
     from mlcost.costs.serving import estimate
     from mlcost.refdata import find_accelerator
     from mlcost.render import emit
-    from mlcost.render.infer import FORMATS, render
+    from mlcost.render.infer import render
 
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    fmt = output_format(fmt, output, EstimateFormat, EstimateFormat.TABLE)
+    terminal_only(fmt, EstimateFormat.TABLE, quiet=quiet, explain=explain)
     name = find_accelerator(chip).name  # an unknown chip fails before the model is built
     with progress(f"timing {model} on {name} …"):
         est = estimate(model, chip=name, batch=batch, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
-                       region=region, price_per_hour=price_per_hour, precision=precision,
+                       region=region, price_per_hour=price_per_hour, precision=precision.value if precision else None,
                        trust_remote_code=trust_remote_code,
                        factory_args={k: parse_literal(v) for k, v in (parse_kv(a, "--arg") for a in arg)})
-    emit(render(est, fmt), output, force=force)
+    emit(render(est, fmt.value, explain=explain, quiet=quiet), output, force=force)
     if output is not None:
         typer.echo(f"wrote {output}", err=True)
 

@@ -116,6 +116,18 @@ def _rewrites(node: Any) -> str:
     return next((p.value for p in node.metadata_props if p.key == "pkg.onnxscript.rewriter.rule_name"), "")
 
 
+def _folded_bn(node: Any, model: Any) -> str | None:
+    """Which exporter folded an eval-mode BatchNorm into NODE, or None.  The dynamo exporter's onnxscript
+    rewriter names its rule in the node metadata; torch's TorchScript-based exporter leaves no mark but the
+    weight it computes, which gets a generated name (``onnx::Conv_12``) instead of the module's ``conv.weight``."""
+    if "FuseBatchNormInto" in _rewrites(node):
+        return "onnxscript FuseBatchNormIntoConv"
+    if (node.op_type == "Conv" and model.producer_name == "pytorch" and len(node.input) >= 2
+            and node.input[1].startswith("onnx::Conv_")):
+        return "torch's TorchScript-based exporter, whose fused Conv weights are named onnx::Conv_*"
+    return None
+
+
 def _shape_of(value: Any) -> tuple[int, ...] | None:
     if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
         return None
@@ -179,6 +191,7 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
     order: list[str] = []
     bias_adds = 0
     fused_bn = [0, 0, 0]  # BatchNorms the exporter folded away: [layers, params, FLOPs]
+    fused_by: set[str] = set()
     producers = {out: n.op_type for n in graph.node for out in n.output}
     calls: list = []
 
@@ -241,8 +254,10 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
             record(node, key, mod, None, bias_only=True)
             continue
         record(node, key, mod, cost)
-        if "FuseBatchNormInto" in _rewrites(node) and outs and outs[0] is not None and len(outs[0]) >= 2:
+        folded = _folded_bn(node, model)
+        if folded and outs and outs[0] is not None and len(outs[0]) >= 2:
             # the exporter folded an eval-mode BatchNorm into this node: what the module path counts for it
+            fused_by.add(folded)
             y = outs[0]
             bn = onnx_ops.node_cost("BatchNormalization", [y, (y[1],), (y[1],)], [y], {})
             fused_bn[0] += 1
@@ -299,8 +314,9 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
                            "an exported linear/conv layer and are not counted (the policy's fused bias)")
     if fused_bn[0]:
         assumptions.append(f"{fused_bn[0]} BatchNorm layer(s) were folded into the preceding Conv/Gemm by the exporter "
-                           f"(onnxscript FuseBatchNormIntoConv): their {fused_bn[1]} parameters (weight and bias per "
-                           f"channel) and {fused_bn[2]} FLOPs are not in this graph, so the module itself counts that many more")
+                           f"({'; '.join(sorted(fused_by))}): their {fused_bn[1]} parameters (weight and bias per "
+                           f"channel) and {fused_bn[2]} FLOPs are not in this graph; the module counts them (less any bias the "
+                           "fused Conv gained in their place)")
     if any(n.op_type in ("If", "Loop", "Scan") for n in graph.node):
         assumptions.append("control-flow subgraphs (If/Loop/Scan) are not counted; they are listed as unsupported")
     return Counted(

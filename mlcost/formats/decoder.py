@@ -125,8 +125,10 @@ def load(model: Any, *, precision: str | None = None, trust_remote_code: bool = 
     """The Decoder for MODEL (a path/entry point or an nn.Module)."""
     from mlcost.formats import ProfileOptions, detect_format, hf, torch_entry
 
-    if precision is not None and precision not in ("fp32", "bf16"):
-        raise UsageError(f"--precision must be fp32 or bf16, got {precision!r}")
+    if precision is not None:
+        from mlcost.choices import WeightPrecision, choose
+
+        precision = choose(WeightPrecision, precision, "--precision")
     torch = torch_entry._torch()
     if isinstance(model, torch.nn.Module):
         return Decoder(type(model).__name__, model, notes=["an nn.Module given as is; inputs: int64 token ids"])

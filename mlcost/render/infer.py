@@ -1,8 +1,6 @@
 """Render an InferenceEstimate (mlcost infer): a table for people, JSON (schema mlcost.infer/1), Markdown."""
 from __future__ import annotations
 
-import io
-
 from mlcost.render import to_json
 from mlcost.render.roofline import format_seconds
 from mlcost.results import InferenceEstimate
@@ -11,12 +9,28 @@ from mlcost.units import format_bytes, format_si
 FORMATS = ("table", "json", "markdown")
 
 
-def render(est: InferenceEstimate, fmt: str = "table", *, width: int = 80) -> str:
+def render(est: InferenceEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
+           quiet: bool = False) -> str:
+    """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
     if fmt == "json":
         return to_json(est.to_dict())
     if fmt == "markdown":
         return render_markdown(est)
-    return render_table(est, width=width)
+    from mlcost.render import layout
+
+    w = width or layout.width()
+    if quiet:
+        return layout.render_text([layout.paragraph(headline(est))], w)
+    return render_table(est, width=w, explain=explain)
+
+
+def headline(est: InferenceEstimate) -> str:
+    """One line: time to first token, per output token, tokens/s, per 1M tokens."""
+    pm = est.per_million
+    tps = "" if est.tokens_per_second is None else f", {est.tokens_per_second:,.4g} tokens/s"
+    return (f"{est.model} on {est.chip['name']}: first token {format_seconds(est.time_to_first_token_s)}, "
+            f"{format_seconds(est.seconds_per_output_token)}/token{tps}; per 1M tokens "
+            f"{pm['energy_kwh']:.3g} kWh, {_money(pm.get('cost_usd'))} (roofline floors)")
 
 
 def _phase(p: dict, per: str = "") -> str:
@@ -48,23 +62,19 @@ def rows(est: InferenceEstimate) -> list[tuple[str, str]]:
     ]
 
 
-def render_table(est: InferenceEstimate, *, width: int = 80) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+def parts(est: InferenceEstimate, width: int = 80, *, explain: bool = False) -> list:
+    """The table view as rich renderables measured to WIDTH."""
+    from mlcost.render import layout
+    from mlcost.render.compute import assumption_notes
 
-    buf = io.StringIO()
-    con = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False, soft_wrap=False)
-    t = Table(show_header=False, box=box.ROUNDED, title="mlcost infer (roofline floors: lower bounds)",
-              title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    for k, v in rows(est):
-        t.add_row(k, v)
-    con.print(t)
-    for a in est.assumptions:
-        con.print(f"assumption: {a}", markup=False)
-    return buf.getvalue()
+    return [layout.facts(rows(est), title="mlcost infer (roofline floors: lower bounds)"),
+            *assumption_notes(est.assumptions, explain, width)]
+
+
+def render_table(est: InferenceEstimate, *, width: int = 80, explain: bool = False) -> str:
+    from mlcost.render import layout
+
+    return layout.render_text(parts(est, width, explain=explain), width)
 
 
 def render_markdown(est: InferenceEstimate) -> str:

@@ -12,10 +12,12 @@ _PRE = ('<pre style="white-space:pre;overflow-x:auto;line-height:1.25;'
 
 def parts(result: Any, width: int) -> list:
     """The rich renderables of RESULT's terminal view, measured to WIDTH."""
-    from mlcost.results import BudgetReport, CarbonEstimate, ComputeEstimate, Profile
+    from mlcost.results import BudgetReport, CarbonEstimate, ComputeEstimate, InferenceEstimate, Profile
 
     if isinstance(result, Profile):
         from mlcost.render.profile import parts as view
+    elif isinstance(result, InferenceEstimate):
+        from mlcost.render.infer import parts as view
     elif isinstance(result, ComputeEstimate):
         from mlcost.render.compute import parts as view
     elif isinstance(result, CarbonEstimate):
@@ -66,7 +68,7 @@ def to_pandas(result: Any, table: str | None = None):
     from dataclasses import asdict
 
     from mlcost.errors import UsageError
-    from mlcost.results import BudgetReport, CarbonEstimate, ComputeEstimate, Profile
+    from mlcost.results import BudgetReport, CarbonEstimate, ComputeEstimate, InferenceEstimate, Profile
 
     pd = _pandas()
     if isinstance(result, Profile):
@@ -105,5 +107,15 @@ def to_pandas(result: Any, table: str | None = None):
                "intensity_g_per_kwh": i.get("value_g_per_kwh"), "region": i.get("resolved"),
                "co2e_kg": result.co2e_kg, "co2e_low_kg": result.co2e_low_kg, "co2e_high_kg": result.co2e_high_kg,
                "cost_usd": result.cost_usd, "cost_low_usd": result.cost_low_usd, "cost_high_usd": result.cost_high_usd}
+        return pd.DataFrame([row])
+    if isinstance(result, InferenceEstimate):
+        pm = result.per_million
+        row = {"model": result.model, "chip": result.chip.get("name"), "batch": result.batch,
+               "prompt_tokens": result.prompt_tokens, "new_tokens": result.new_tokens,
+               "time_to_first_token_s": result.time_to_first_token_s,
+               "seconds_per_output_token": result.seconds_per_output_token,
+               "tokens_per_second": result.tokens_per_second, "kv_cache_bytes": result.kv_cache_bytes,
+               "memory_peak_bytes": result.memory.get("peak_bytes"),
+               **{f"per_million_{k}": v for k, v in pm.items()}}
         return pd.DataFrame([row])
     raise TypeError(f"no frame for {type(result).__name__}")  # pragma: no cover
