@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from mlcost.choices import Backend, ModelFormat, Optimizer, ProfileFormat, TrainingPrecision
+from mlcost.choices import Backend, EnergyModel, ModelFormat, Optimizer, ProfileFormat, TrainingPrecision
 from mlcost.cli._options import FORMAT_HELP, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
 
@@ -126,7 +126,7 @@ def profile_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per batch (Hugging Face, safetensors, GGUF)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own Python code to run."),
     chip: Optional[str] = typer.Option(None, "--chip", help="Accelerator to judge the model on (see `mlcost reference hardware`): adds the roofline (time floor per operator)."),
-    energy_model: Optional[str] = typer.Option(None, "--energy-model", help="horowitz: energy split into arithmetic and data movement from Horowitz's 45 nm energy per operation (ISSCC 2014)."),
+    energy_model: Optional[EnergyModel] = typer.Option(None, "--energy-model", case_sensitive=False, help="horowitz: energy split into arithmetic and data movement from Horowitz's 45 nm energy per operation (ISSCC 2014)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="With --chip: draw the chip's roofline with the operators on it (FILE.png or FILE.svg)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file that mlcost did not write."),
 ) -> None:
@@ -141,8 +141,6 @@ def profile_command(
                          "has every module")
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be zero or positive, got {depth}")
-    if energy_model is not None and energy_model != "horowitz":
-        raise UsageError(f"unknown --energy-model {energy_model!r}; choose one of horowitz")
     if plot is not None and chip is None:
         raise UsageError("--plot draws the roofline of a chip: give --chip NAME")
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
@@ -159,7 +157,7 @@ def profile_command(
         device=device, backend=backend.value, training=training, optimizer=optimizer.value, precision=precision.value,
         strict=strict, trust_pickle=trust_pickle, dims=dims, seq_len=_positive(seq_len, "--seq-len"),
         batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code, chip=chip,
-        energy_model=energy_model,
+        energy_model=energy_model.value if energy_model else None,
     )
     from mlcost.profiling import profile_path
     from mlcost.safeio import check_output
