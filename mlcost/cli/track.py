@@ -22,6 +22,16 @@ def _say(text: str) -> None:
         pass
 
 
+def _num(value: object) -> str:
+    """A ledger figure for people: '1.88e-05', not the ledger's full '1.87603967e-05'; '?' when unmeasured."""
+    from mlcost.units import format_number
+
+    try:
+        return format_number(float(value)) if value not in (None, "") else "?"
+    except (TypeError, ValueError):
+        return "?"
+
+
 def track_command(
     cmd: Optional[list[str]] = typer.Argument(None, help="The command to run, after --."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region for CO2e: FR, US-VA, gcp:europe-west1, aws:us-east-1 (default: world average)."),
@@ -63,7 +73,7 @@ def track_command(
     ledger = ledger or track.DEFAULT_LEDGER
     code, row = track.run(list(cmd), region=region, ledger=folder_or_file(ledger), run_id=run_id, node=node, estimate=estimate)
     if row["write_error"] is None:
-        _say(f"mlcost: {row['energy_kwh'] or '?'} kWh, {row['co2e_kg'] or '?'} kg CO2e, exit {code} -> {ledger}")
+        _say(f"mlcost: {_num(row['energy_kwh'])} kWh, {_num(row['co2e_kg'])} kg CO2e, exit {code} -> {ledger}")
     elif row["written_to"] is not None:
         _say(f"mlcost: cannot write ledger {ledger} ({row['write_error']}); the row went to {row['written_to']}")
     else:
