@@ -131,3 +131,9 @@ def test_precision_sets_the_serving_dtype(llama):
     assert est.memory["weights_bytes"] * 2 == mlcost.infer(llama, chip="h100", prompt_tokens=16,
                                                            new_tokens=2).memory["weights_bytes"]
     assert "bf16" in est.chip["peak_flops_per_s"]
+
+
+def test_infer_help():
+    r = run_cli("infer", "--help")
+    assert r.exit_code == 0 and "--prompt-tokens" in r.stdout and "--chip" in r.stdout
+    assert "infer" in run_cli("--help").stdout

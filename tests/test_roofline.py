@@ -336,3 +336,11 @@ def test_module_table_folds_identical_blocks_in_execution_order():
     mods.append(row("head", 9.5, 1))
     labels = [r[0].strip() for r in module_rows({"by_module": mods}, depth=3)]
     assert labels == ["(root)", "emb", "layers", ".0–2 ×3", ".attn", "head"]
+
+
+def test_training_profile_table_shows_the_step_floor():
+    from tests._cli import run_cli
+
+    r = run_cli("profile", "tests/models/tiny.py:build", "--training", "--chip", "h100")
+    assert r.exit_code == 0, r.stderr
+    assert "step floor" in r.stdout and "forward" in r.stdout and "backward" in r.stdout
