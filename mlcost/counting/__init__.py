@@ -54,7 +54,11 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
                                     "convolutions among them)" if on_meta else ""))
             notes.append("backend: fvcore (jit trace) with mlcost's operator handles")
         try:
-            dr = dispatch.run(module, args, kwargs, training=training)
+            run_module, run_args, run_kwargs, cast_note = _cast_for_precision(module, args, kwargs, training, precision)
+            if cast_note:
+                notes.append(cast_note)
+            dr = dispatch.run(run_module, run_args, run_kwargs, training=training, optimizer=optimizer,
+                              precision=precision)
         except UsageError:
             raise
         except BaseException as exc:  # the model's own code, or torch on its inputs, raised (even SystemExit)
@@ -115,7 +119,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
     stats = param_stats(module)
     mem = MemoryStats(weights_bytes=weights_bytes(module), activations_peak_bytes=dr.activations_peak_bytes)
     if training:
-        peak, breakdown, note = training_memory(module, dr.saved or {}, optimizer, precision)
+        peak, breakdown, note = training_memory(dr.step, dr.saved or {}, optimizer, precision)
         mem = MemoryStats(mem.weights_bytes, mem.activations_peak_bytes, peak, breakdown)
         notes.append(note)
     notes.append("activations_peak_bytes: peak bytes of tensors created and alive during one forward "
@@ -133,6 +137,27 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         unsupported_ops=tuple(UnsupportedOp(op, mod, n) for (op, mod), n in sorted(unsupported.items())),
         assumptions=tuple(notes), conventions={**POLICY, **BYTES_POLICY}, training=training, calls=calls,
     )
+
+
+def _cast_for_precision(module, args: tuple, kwargs: dict, training: bool, precision: str):
+    """(module, args, kwargs, note) to train in PRECISION: bf16 and mixed train bf16 weights on bf16 inputs.
+    A module in another float dtype is cast as a copy (the caller's module is never changed)."""
+    import copy
+
+    import torch
+
+    if not training or precision == "fp32":
+        return module, args, kwargs, None
+    floats = [p for p in module.parameters() if p.is_floating_point()]
+    if all(p.dtype == torch.bfloat16 for p in floats):
+        return module, args, kwargs, None
+    twin = copy.deepcopy(module).to(torch.bfloat16)
+
+    def cast(v):
+        return v.to(torch.bfloat16) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+
+    return (twin, tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()},
+            f"--precision {precision}: the model's floating weights and inputs were cast to bfloat16 for the step")
 
 
 def _with_uncalled_containers(module, measured: dict) -> dict[str, int]:

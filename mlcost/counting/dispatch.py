@@ -4,7 +4,6 @@ tracks live activation storages (bytes) and, for training, the tensors autograd 
 """
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from mlcost.counting import bytes as _bytes
 from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
+from mlcost.counting.storage import StorageTracker
 
 _ROOT = "@"
 
@@ -87,10 +87,7 @@ class CountingMode(TorchDispatchMode):
         self.tracker = tracker
         self.phase: PhaseCounts | None = PhaseCounts()
         self.suppress = 0  # >0 inside a function already counted whole
-        self.live: dict[int, list[int]] = {}  # storage id -> [nbytes, tracked tensors]
-        self.current = 0
-        self.peak = 0
-        self.known_storages: set[int] = set()  # params, buffers, inputs: not activations
+        self.storage = StorageTracker()  # live bytes by storage lifetime (params, buffers, inputs excluded)
         self._cache: dict = {}
         self.owner: str | None = None  # backward: the whole function whose autograd node is running
 
@@ -144,31 +141,11 @@ class CountingMode(TorchDispatchMode):
         return out
 
     def _track(self, args, kwargs, out) -> None:
-        ins = {t.untyped_storage()._cdata for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
-        for t in tree_flatten(out)[0]:
-            if not isinstance(t, torch.Tensor):
-                continue
-            key = t.untyped_storage()._cdata
-            if key in ins or key in self.known_storages:
-                continue
-            entry = self.live.get(key)
-            if entry is None:
-                n = t.untyped_storage().nbytes()
-                self.live[key] = [n, 1]
-                self.current += n
-                self.peak = max(self.peak, self.current)
-            else:
-                entry[1] += 1
-            weakref.finalize(t, self._release, key)
+        self.storage.add_outputs(tree_flatten((args, kwargs))[0], tree_flatten(out)[0])
 
-    def _release(self, key: int) -> None:
-        entry = self.live.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            self.current -= entry[0]
-            del self.live[key]
+    @property
+    def peak(self) -> int:
+        return self.storage.peak
 
 
 class WholeFunctions(TorchFunctionMode):
@@ -256,17 +233,19 @@ class DispatchResult:
     backward: PhaseCounts | None
     activations_peak_bytes: int
     saved: dict[int, tuple[int, int, bool]] | None  # storage id -> (nbytes, itemsize, is_float)
+    step: object | None = None  # training_step.StepMemory of the measured training step
 
 
-def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> DispatchResult:
-    """Run the module once under the counting mode (and backward when training)."""
+def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer: str = "adam",
+        precision: str = "fp32") -> DispatchResult:
+    """Run the module once under the counting mode (and, when training, a whole optimizer step)."""
     tracker = _BackwardTracker()
     for name, m in module.named_modules():
         tracker._known_modules[m] = _ROOT + ("." + name if name else "")
         tracker._seen_modules.add(m)
     mode = CountingMode(tracker)
     weights = list(module.parameters()) + list(module.buffers())
-    mode.known_storages = _storage_ids(weights) | _storage_ids(tree_flatten((args, kwargs))[0])
+    mode.storage.known = _storage_ids(weights) | _storage_ids(tree_flatten((args, kwargs))[0])
     saved: dict[int, tuple[int, int, bool]] = {}
 
     def pack(t):
@@ -277,31 +256,28 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False) -> Dispatc
         return t
 
     param_ids = _storage_ids(weights)
-    backward = None
+    backward = step = None
+    fwd = mode.phase
     with tracker, mode, WholeFunctions(mode):
         if not training:
             with torch.no_grad():
                 out = module(*args, **kwargs)
             forward_peak = mode.peak
         else:
+            from mlcost.counting.training_step import run_step
+
+            def begin_backward():
+                nonlocal backward
+                mode.phase = backward = PhaseCounts(name="backward")
+
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                out = module(*args, **kwargs)
-            forward_peak = mode.peak  # activations_peak_bytes is the forward's; the loss and backward follow
-            fwd = mode.phase
-            mode.phase = None  # the loss reduction is not the model's
-            leaves = [t for t in tree_flatten(out)[0]
-                      if isinstance(t, torch.Tensor) and t.is_floating_point() and t.requires_grad]
-            if not leaves:
-                from mlcost.errors import UsageError
-                raise UsageError("--training: no model output depends on a trainable parameter")
-            loss = sum(t.sum() for t in leaves)
-            mode.phase = backward = PhaseCounts(name="backward")
-            loss.backward()
+                step, out = run_step(module, args, kwargs, mode, optimizer=optimizer, precision=precision,
+                                     begin_backward=begin_backward, end_backward=lambda: None)
             mode.phase = fwd
-            for p in module.parameters():
-                p.grad = None
+            forward_peak = step.forward_peak_bytes  # activations_peak_bytes is the forward's
     del out
-    return DispatchResult(mode.phase, backward, forward_peak, saved if training else None)
+    mode.storage.close()
+    return DispatchResult(fwd, backward, forward_peak, saved if training else None, step)
 
 
 __all__ = ["run", "DispatchResult", "PhaseCounts", "canonical"]

@@ -39,39 +39,35 @@ def weights_bytes(module) -> int:
     return sum(t.numel() * t.element_size() for t in _unique([*module.parameters(), *module.buffers()]))
 
 
-def training_memory(module, saved: dict[int, tuple[int, int, bool]], optimizer: str, precision: str) -> tuple[int, dict, str]:
-    """(training_peak_bytes, breakdown, assumption) for one step: weights + grads + optimizer states
-    + saved activations.  ``saved``: storage id -> (nbytes, itemsize, is_float) from the measured forward."""
-    stats = param_stats(module)
-    n_all, n_train = stats.total, stats.trainable
-    buffers = sum(b.numel() * b.element_size() for b in _unique(module.buffers()))
-    opt = OPTIMIZER_STATE_BYTES[optimizer]
-    if precision == "fp32":
-        w, g, master, states = 4 * n_all, 4 * n_train, 0, opt * n_train
-        act = sum(n if not fl else n // size * 4 for n, size, fl in saved.values())
-        note = f"fp32 training: weights 4 B/param, gradients 4 B/trainable param, {optimizer} states {opt} B/param"
-    elif precision == "bf16":
-        w, g, master, states = 2 * n_all, 2 * n_train, 0, opt // 2 * n_train
-        act = sum(n if not fl else n // size * 2 for n, size, fl in saved.values())
-        note = (f"pure bf16 training: weights 2 B/param, gradients 2 B, {optimizer} states in bf16 "
-                f"({opt // 2} B/param), floating activations 2 B/element")
-    else:
-        w, g, master, states = 2 * n_all, 2 * n_train, 4 * n_train, opt * n_train
-        act = sum(n if not fl else n // size * 2 for n, size, fl in saved.values())
-        note = ("mixed precision: bf16 weights 2 + bf16 gradients 2 + fp32 master copy 4 + fp32 "
-                f"{optimizer} states {opt} B/param (= {4 + opt + 4} B/param with Adam-type optimizers: 16, "
-                "reference_facts §7c, EleutherAI Transformer Math 101 / ZeRO 16Ψ); activations in bf16")
-    if optimizer == "sgd":
-        note += "; sgd without momentum keeps no state (momentum would add 4 B/param)"
+def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: str, precision: str) -> tuple[int, dict, str]:
+    """(training_peak_bytes, breakdown, assumption) of one measured steady-state step.
+
+    ``step``: the ``training_step.StepMemory`` measured by running forward, backward and the optimizer
+    step; ``saved``: storage id -> (nbytes, itemsize, is_float) of what autograd saved, in the dtypes
+    the run saved them in.  The peak is the maximum of live bytes over the step, not a sum of parts."""
+    act = sum(n for n, _size, _fl in saved.values())
     breakdown = {
-        "weights_bytes": w + buffers,
-        "gradients_bytes": g,
-        "master_weights_bytes": master,
-        "optimizer_states_bytes": states,
+        "weights_bytes": step.weights_bytes,
+        "gradients_bytes": step.gradients_bytes,
+        "master_weights_bytes": step.master_weights_bytes,
+        "optimizer_states_bytes": step.optimizer_states_bytes,
         "saved_activations_bytes": act,
+        "step_peak_bytes": step.step_peak_bytes,
+        "peak_phase": step.peak_phase,
         "optimizer": optimizer,
         "precision": precision,
     }
-    total = w + buffers + g + master + states + act
-    note += "; saved activations measured with saved_tensors_hooks (unique storages); transient backward buffers not included"
-    return total, breakdown, note
+    layouts = {
+        "fp32": "fp32 weights, gradients and optimizer states",
+        "bf16": "pure bf16: weights, gradients and optimizer states in bf16",
+        "mixed": ("mixed precision as Megatron-LM/DeepSpeed lay it out: bf16 weights and gradients, fp32 master "
+                  "weights and fp32 optimizer states (2+2+4+8 = 16 B/param with Adam: Rajbhandari et al. 2020, "
+                  "ZeRO, section 3.1)"),
+    }
+    note = (f"training_peak_bytes: the peak of live bytes over one measured steady-state step ({layouts[precision]}; "
+            f"torch.optim {optimizer} with foreach=True as on CUDA, its states allocated before the step, gradients "
+            f"None before the forward), reached in the {step.peak_phase}; allocator workspace of fused kernels "
+            "(cuDNN/cuBLAS) and fragmentation not included")
+    if optimizer == "sgd":
+        note += "; sgd without momentum keeps no state (momentum would add one parameter-sized buffer)"
+    return step.peak_bytes, breakdown, note
