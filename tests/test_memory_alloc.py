@@ -104,3 +104,20 @@ def test_training_step_peak_matches_allocator(name, optimizer):
     assert step.gradients_bytes == sum(p.numel() * 4 for p in meta.parameters())  # fp32 grads of every param
     states = 2 * step.gradients_bytes + 4 * len(list(meta.parameters())) if optimizer == "adamw" else 0
     assert step.optimizer_states_bytes == states  # exp_avg + exp_avg_sq (fp32) + a 4-byte step per tensor
+
+
+def test_state_dict_buffers_are_not_parameters(tmp_path):
+    """A torch.save state dict of a BatchNorm net gives the module path's params.total: running_mean,
+    running_var and num_batches_tracked are buffers."""
+    import mlcost
+
+    torch.manual_seed(0)
+    net = conv_net()
+    path = tmp_path / "net.pt"
+    torch.save(net.state_dict(), path)
+    prof = mlcost.profile(str(path))
+    params = (3 * 12 * 9 + 12) + 2 * 12 + (12 * 20 * 9 + 20) + 2 * 20 + (20 * 10 + 10)  # conv, bn affine, conv, bn, fc
+    assert prof.params.total == params == sum(p.numel() for p in net.parameters())
+    assert prof.details["buffers"]["count"] == 6 and prof.details["buffers"]["elements"] == 2 * 12 + 1 + 2 * 20 + 1
+    assert prof.memory.weights_bytes == params * 4
+    assert any("buffers, not parameters" in a for a in prof.assumptions)

@@ -264,7 +264,8 @@ def module_rows(tensors: list[tuple[str, int]]) -> tuple[ModuleRow, ...]:
 
 
 def is_buffer(name: str) -> bool:
-    return name.endswith(_BUFFER_SUFFIXES)
+    """A known buffer name (batch-norm statistics, rotary tables, ...), with or without a module prefix."""
+    return ("." + name).endswith(_BUFFER_SUFFIXES)
 
 
 def profile_file(spec: str | Path, opts: Any = None) -> Profile:

@@ -117,11 +117,18 @@ def _tensors(obj: Any) -> list[tuple[str, Any]]:
 
 
 def tensor_profile(name: str, tensors: list[tuple[str, Any]], fmt: str = "state_dict") -> Profile:
-    """Params, dtypes and bytes of a bag of tensors; no graph, so no FLOPs."""
+    """Params, dtypes and bytes of a bag of tensors; no graph, so no FLOPs.  Tensors with a known buffer
+    name (running_mean, running_var, num_batches_tracked, inv_freq, ...) are buffers, as the module path
+    counts them: listed under details["buffers"], not in params or weights_bytes (as for safetensors)."""
+    from mlcost.formats.safetensors import is_buffer
+
     by_dtype: dict[str, int] = {}
     bytes_by_dtype: dict[str, int] = {}
     seen: set = set()
+    buffers = [(n, t) for n, t in tensors if is_buffer(n)]
     for _n, t in tensors:
+        if is_buffer(_n):
+            continue
         # Tied weights appear twice in a state dict, as two views of one storage: count them once.
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride())) if t.device.type != "meta" else id(t)
         if key in seen:
@@ -137,9 +144,12 @@ def tensor_profile(name: str, tensors: list[tuple[str, Any]], fmt: str = "state_
         memory=MemoryStats(weights_bytes=sum(bytes_by_dtype.values())),
         assumptions=(
             "FLOPs need the architecture: a torch.save file holds tensors only (profile the model's factory for FLOPs)",
-            "every tensor in the file is counted as a parameter (buffers and optimizer state included if saved)",
-        ),
-        details={"tensors": len(seen)},
+            "every tensor in the file but known buffers is counted as a parameter (optimizer state included if saved)",
+        ) + ((f"{len(buffers)} tensor(s) with buffer names ({sum(t.numel() for _, t in buffers)} elements, e.g. "
+              f"{buffers[0][0]!r}) are buffers, not parameters: left out of params and weights_bytes",) if buffers else ()),
+        details={"tensors": len(seen), "buffers": {
+            "count": len(buffers), "elements": sum(t.numel() for _, t in buffers),
+            "bytes": sum(t.numel() * t.element_size() for _, t in buffers), "names": [n for n, _ in buffers[:8]]}},
     )
 
 
