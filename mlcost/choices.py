@@ -50,6 +50,23 @@ class TrainingPrecision(Choice):
     MIXED = "mixed"
 
 
+class Shard(Choice):
+    """``mlcost profile --shard``: which training states are partitioned over ``--gpus`` (costs.sharding)."""
+
+    NONE = "none"
+    ZERO1 = "zero1"
+    ZERO2 = "zero2"
+    ZERO3 = "zero3"
+    FSDP = "fsdp"
+
+
+class Attention(Choice):
+    """``mlcost profile --attn``: a Hugging Face model's attention implementation."""
+
+    EAGER = "eager"
+    SDPA = "sdpa"
+
+
 class EnergyModel(Choice):
     """``mlcost profile --energy-model``: the per-operation energy model of the roofline."""
 

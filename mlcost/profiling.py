@@ -19,12 +19,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from mlcost.choices import Backend, EnergyModel, Optimizer, TrainingPrecision, choose
+from mlcost.choices import Attention, Backend, EnergyModel, Optimizer, Shard, TrainingPrecision, choose
 from mlcost.errors import UsageError
 from mlcost.formats import FORMAT_MODULES, ProfileOptions, detect_format
 from mlcost.results import Profile
 
-_CHOICES = {"energy_model": EnergyModel, "backend": Backend, "optimizer": Optimizer, "precision": TrainingPrecision}
+_CHOICES = {"energy_model": EnergyModel, "backend": Backend, "optimizer": Optimizer, "precision": TrainingPrecision,
+            "shard": Shard, "attn": Attention}
 
 
 def make_options(**options: Any) -> ProfileOptions:
@@ -93,7 +94,11 @@ def profile_path(spec: str | Path, opts: ProfileOptions, as_format: str | None =
 
 
 def _on_chip(prof: Profile, opts: ProfileOptions) -> Profile:
-    """The profile judged on ``opts.chip`` (its roofline, costs.roofline) and by ``opts.energy_model``."""
+    """The profile judged on ``opts.chip`` (its roofline, costs.roofline) and by ``opts.energy_model``; and
+    its memory plan (weights per dtype, KV cache, per-GPU sharding, fits: costs.memory_plan)."""
+    from mlcost.costs import memory_plan
+
+    prof = memory_plan.apply(prof, opts)
     if opts.chip is not None:
         from mlcost.costs.roofline import with_roofline
 

@@ -70,6 +70,14 @@ class MemoryStats:
     # Breakdown of training_peak_bytes: {"weights_bytes", "gradients_bytes", "optimizer_states_bytes",
     # "saved_activations_bytes", ..., "optimizer": "adam", "precision": "mixed"}
     training: dict[str, Any] | None = None
+    # serving / planning (costs.memory_plan): parameters at fp32/bf16/int8/int4; the module with the most
+    # parameters of its own; a decoder's KV cache at --kv-tokens (details.kv_cache has per token)
+    weights_by_dtype: dict[str, int] | None = None
+    largest_layer: dict[str, Any] | None = None
+    kv_cache_bytes: int | None = None
+    per_gpu_training_peak_bytes: int | None = None  # --gpus/--shard (costs.sharding)
+    sharding: dict[str, Any] | None = None
+    fits: dict[str, Any] | None = None  # --chip: capacity, needed, headroom, fits
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,12 @@ class Profile(Displayable):
                 "activations_peak_bytes": self.memory.activations_peak_bytes,
                 "training_peak_bytes": self.memory.training_peak_bytes,
                 "training": self.memory.training,
+                "weights_by_dtype": self.memory.weights_by_dtype,
+                "largest_layer": self.memory.largest_layer,
+                "kv_cache_bytes": self.memory.kv_cache_bytes,
+                "per_gpu_training_peak_bytes": self.memory.per_gpu_training_peak_bytes,
+                "sharding": self.memory.sharding,
+                "fits": self.memory.fits,
             },
             "training": self.training,
             "by_module": [asdict(r) for r in self.by_module],
@@ -200,6 +214,8 @@ class Profile(Displayable):
                     activations_peak_bytes=m.get("activations_peak_bytes"),
                     training_peak_bytes=m.get("training_peak_bytes"),
                     training=m.get("training"),
+                    **{k: m.get(k) for k in ("weights_by_dtype", "largest_layer", "kv_cache_bytes",
+                                             "per_gpu_training_peak_bytes", "sharding", "fits")},
                 ),
                 flops_forward=data["flops"]["forward"],
                 macs_forward=data["macs"]["forward"],

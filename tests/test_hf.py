@@ -124,7 +124,8 @@ def test_gpt2_small_counted(tmp_path):
     assert _op_macs(prof) == {
         "aten::addmm": s * 12 * linear,  # 10,871,635,968
         "aten::linear": s * 50257 * 768,  # tied LM head (nn.Linear; GPT-2's Conv1D blocks call addmm)
-        "aten::bmm": 2 * 12 * s * s * 768,  # q @ k^T and attn @ v, all heads
+        # q @ k^T and attn @ v, all heads: one SDPA call per layer, what transformers builds by default
+        "aten::scaled_dot_product_attention": 2 * 12 * s * s * 768,
     }
     assert prof.macs_forward == sum(_op_macs(prof).values())
     assert prof.flops_forward == 2 * prof.macs_forward + sum(r.flops - 2 * r.macs for r in prof.by_operator)
@@ -154,7 +155,11 @@ def test_default_inputs_and_llama_counts(tmp_path):
     s = 512  # min(512, max_position_embeddings 4096)
     assert prof.inputs[0].shape == (1, s) and prof.params.total == 6_738_415_616
     linear = 4 * 4096 * 4096 + 3 * 4096 * 11008
-    assert _op_macs(prof) == {"aten::linear": s * (32 * linear + 32000 * 4096), "aten::bmm": 2 * 32 * s * s * 4096}
+    assert _op_macs(prof) == {"aten::linear": s * (32 * linear + 32000 * 4096),
+                              "aten::scaled_dot_product_attention": 2 * 32 * s * s * 4096}
+    assert prof.details["attn_implementation"] == "sdpa"
+    eager = _profile(tmp_path / "eager", LLAMA2_7B, attn="eager")  # --attn eager: explicit matmuls, same MACs
+    assert _op_macs(eager) == {"aten::linear": s * (32 * linear + 32000 * 4096), "aten::bmm": 2 * 32 * s * s * 4096}
     assert any("seq_len 512 = min(512, max_position_embeddings 4096) by default" in a for a in prof.assumptions)
 
 
@@ -163,12 +168,13 @@ def test_bert_and_t5_counted(tmp_path):
     bert = _profile(tmp_path / "b", BERT_BASE, seq_len=s, batch_size=2)
     assert bert.inputs[0].shape == (2, s) and bert.params.total == 109_482_240
     assert _op_macs(bert) == {"aten::linear": 2 * s * 12 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 768 * 768,  # + pooler (1 token per row)
-                              "aten::bmm": 2 * 2 * 12 * s * s * 768}
+                              "aten::bmm": 2 * 2 * 12 * s * s * 768}  # BERT: eager (transformers has no SDPA for it here)
     t5 = _profile(tmp_path / "t", T5_SMALL, seq_len=s)
     assert [i.name for i in t5.inputs] == ["input_ids", "decoder_input_ids"]
     enc = 4 * 512 * 512 + 2 * 512 * 2048
     dec = 8 * 512 * 512 + 2 * 512 * 2048  # self-attn 4, cross-attn q/o 2 + k/v on the encoder output 2 (same length)
-    assert _op_macs(t5) == {"aten::linear": s * (6 * enc + 6 * dec + 32128 * 512), "aten::bmm": 3 * 6 * 2 * s * s * 512}
+    assert _op_macs(t5) == {"aten::linear": s * (6 * enc + 6 * dec + 32128 * 512),
+                            "aten::scaled_dot_product_attention": 3 * 6 * 2 * s * s * 512}  # T5: SDPA by default
 
 
 def test_mixtral_active_and_all_experts_flops(tmp_path):

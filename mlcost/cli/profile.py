@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from mlcost.choices import Backend, EnergyModel, ModelFormat, Optimizer, ProfileFormat, TrainingPrecision
+from mlcost.choices import Attention, Backend, EnergyModel, ModelFormat, Optimizer, ProfileFormat, Shard, TrainingPrecision
 from mlcost.cli._options import FORMAT_HELP, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
 
@@ -129,6 +129,10 @@ def profile_command(
     energy_model: Optional[EnergyModel] = typer.Option(None, "--energy-model", case_sensitive=False, help="horowitz: energy split into arithmetic and data movement from Horowitz's 45 nm energy per operation (ISSCC 2014)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="With --chip: draw the chip's roofline with the operators on it (FILE.png or FILE.svg)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file that mlcost did not write."),
+    kv_tokens: Optional[int] = typer.Option(None, "--kv-tokens", help="Decoders (Hugging Face): size the KV cache at N tokens of context per sequence."),
+    gpus: int = typer.Option(1, "--gpus", help="With --training: data-parallel GPUs for per-GPU memory."),
+    shard: Shard = typer.Option(Shard.NONE, "--shard", case_sensitive=False, help="With --training: how states are sharded over --gpus."),
+    attn: Optional[Attention] = typer.Option(None, "--attn", case_sensitive=False, help="Hugging Face: attention implementation (default: what transformers picks)."),
 ) -> None:
     from mlcost.formats import ProfileOptions
     from mlcost.render import emit
@@ -158,6 +162,8 @@ def profile_command(
         strict=strict, trust_pickle=trust_pickle, dims=dims, seq_len=_positive(seq_len, "--seq-len"),
         batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code, chip=chip,
         energy_model=energy_model.value if energy_model else None,
+        kv_tokens=_positive(kv_tokens, "--kv-tokens"), gpus=_positive(gpus, "--gpus"), shard=shard.value,
+        attn=attn.value if attn else None,
     )
     from mlcost.profiling import profile_path
     from mlcost.safeio import check_output

@@ -16,6 +16,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from mlcost.counting import bytes as _bytes
 from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
+from mlcost.counting import fused as _fused
 from mlcost.counting.storage import StorageTracker
 
 _ROOT = "@"
@@ -162,7 +163,9 @@ class WholeFunctions(TorchFunctionMode):
             return func(*args, **kwargs)
         self.mode.suppress += 1
         try:
-            out = func(*args, **kwargs)
+            out = _fused.meta_sdpa(args, kwargs) if func is F.scaled_dot_product_attention else None
+            if out is None:
+                out = func(*args, **kwargs)
         finally:
             self.mode.suppress -= 1
         name, params = spec

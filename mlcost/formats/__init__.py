@@ -50,6 +50,10 @@ class ProfileOptions:
     # with refdata.find_accelerator; None: no chip
     chip: str | None = None
     energy_model: str | None = None  # "horowitz": a first-principles energy split (costs.horowitz); None: none
+    kv_tokens: int | None = None  # --kv-tokens N: a decoder's KV cache at N tokens of context (per sequence)
+    gpus: int = 1  # --gpus N: data-parallel GPUs for per-GPU training memory
+    shard: str = "none"  # none | zero1 | zero2 | zero3 | fsdp
+    attn: str | None = None  # Hugging Face attention: eager | sdpa (None: as transformers picks it)
 
 
 _ENTRY = re.compile(r"^(?P<target>.+?):(?P<factory>[A-Za-z_][A-Za-z0-9_.]*)$")

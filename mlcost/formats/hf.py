@@ -137,25 +137,39 @@ def _weights_dtype(torch: Any, config: Any, precision: str, training: bool) -> t
     return torch.float32, "float32: config.json names no floating dtype"
 
 
-def build_model(config: Any, precision: str = "fp32", training: bool = False) -> tuple[Any, str, list[str]]:
-    """(model on meta, class name, assumptions).  Eager attention, so attention matmuls are counted
-    as matmuls rather than one fused kernel."""
+def choose_attention(cls: Any, attn: str | None) -> tuple[str, str]:
+    """(attn_implementation, why): what transformers picks by default (SDPA where the class supports it,
+    else eager), or --attn."""
+    supports = bool(getattr(cls, "_supports_sdpa", False))
+    if attn == "sdpa" and not supports:
+        raise UsageError(f"--attn sdpa: {getattr(cls, '__name__', cls)} has no SDPA attention in transformers; use --attn eager")
+    if attn is not None:
+        return attn, f"attention: {attn} (--attn)"
+    if supports:
+        return "sdpa", ("attention: sdpa, what transformers builds by default for this class (one fused "
+                        "scaled_dot_product_attention; --attn eager for explicit matmul + softmax)")
+    return "eager", "attention: eager (this class has no SDPA implementation in transformers)"
+
+
+def build_model(config: Any, precision: str = "fp32", training: bool = False,
+                attn: str | None = None) -> tuple[Any, str, list[str]]:
+    """(model on meta, class name, assumptions), with the attention transformers would use (``choose_attention``)."""
     torch = import_optional("torch", "hf", "Hugging Face models")
     transformers = import_optional("transformers", "hf", "Hugging Face models")
     cls, why = choose_class(transformers, config)
     dtype, dtype_why = _weights_dtype(torch, config, precision, training)
+    impl, attn_why = choose_attention(cls, attn)
     notes = [why, f"built on the meta device from config.json alone (no weights read), weights in "
-             f"{str(dtype).removeprefix('torch.')} ({dtype_why})",
-             "attention built as eager (explicit matmul + softmax) so its FLOPs are counted"]
+             f"{str(dtype).removeprefix('torch.')} ({dtype_why})", attn_why]
     # use_cache stays as configured: with it off, transformers 5 inspects position_ids values (packed
     # sequences), which meta tensors cannot answer; a cache adds no FLOPs to a single forward.
     try:
         with torch.device("meta"):
             try:
-                model = cls.from_config(config, attn_implementation="eager", dtype=dtype) if hasattr(cls, "from_config") \
-                    else cls._from_config(config, attn_implementation="eager", dtype=dtype)
+                model = cls.from_config(config, attn_implementation=impl, dtype=dtype) if hasattr(cls, "from_config") \
+                    else cls._from_config(config, attn_implementation=impl, dtype=dtype)
             except TypeError:
-                model = cls._from_config(config, attn_implementation="eager", dtype=dtype)
+                model = cls._from_config(config, attn_implementation=impl, dtype=dtype)
     except Exception as exc:  # noqa: BLE001 -- any failure to construct from the user's config is an input error
         raise InputError(f"cannot build {getattr(cls, '__name__', cls)} from this config: {type(exc).__name__}: {reason(exc)}") from exc
     model.eval()
@@ -320,7 +334,7 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
 
     config, raw, folder = load_config(spec, opts.trust_remote_code)  # checked (bounds, auto_map) before torch loads
     torch = import_optional("torch", "hf", "Hugging Face models")
-    model, cls_name, notes = build_model(config, opts.precision, opts.training)
+    model, cls_name, notes = build_model(config, opts.precision, opts.training, getattr(opts, "attn", None))
     kwargs, inputs, input_notes = make_inputs(torch, config, opts, model)
     notes += input_notes
     name = folder.resolve().name or cls_name
@@ -331,7 +345,11 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
     else:
         prof, moe_details, moe_notes = _count_moe(torch, model, kwargs, opts, name, inputs, notes, shape)
     check, check_notes = cross_check(model, folder)
-    details = {**prof.details, "model_class": cls_name, "model_type": config.model_type}
+    details = {**prof.details, "model_class": cls_name, "model_type": config.model_type,
+               "attn_implementation": getattr(model.config, "_attn_implementation", None)}
+    kv = kv_cache_details(config, cls_name, model, inputs, opts)
+    if kv is not None:
+        details["kv_cache"] = kv
     if check is not None:
         details["checkpoint"] = check
     extra = check_notes
@@ -341,6 +359,23 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
         params = replace(params, active=moe_details["params_active"])
         extra = moe_notes + extra
     return replace(prof, model=name, format="hf", params=params, details=details, assumptions=tuple(prof.assumptions) + tuple(extra))
+
+
+def kv_cache_details(config: Any, cls_name: str, model: Any, inputs: tuple[InputSpec, ...], opts: Any) -> dict | None:
+    """A causal decoder's KV cache (costs.kv_cache) at --kv-tokens (default: the profiled seq_len) and
+    the profiled batch, in the weights' dtype; None for encoders (no cache)."""
+    if not cls_name.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")):
+        return None
+    from mlcost.costs import kv_cache
+
+    try:
+        shape = kv_cache.from_config(getattr(config, "text_config", None) or config, model.dtype.itemsize)
+    except InputError:
+        return None
+    batch, seq = inputs[0].shape[0], inputs[0].shape[-1]
+    tokens = getattr(opts, "kv_tokens", None) or seq
+    return {**shape.to_dict(), "bytes_per_token": shape.bytes(1, 1), "tokens": tokens, "batch": batch,
+            "bytes": shape.bytes(tokens, batch), "tokens_from": "--kv-tokens" if getattr(opts, "kv_tokens", None) else "seq_len"}
 
 
 def _count_moe(torch: Any, model: Any, kwargs: dict, opts: Any, name: str, inputs: tuple[InputSpec, ...],

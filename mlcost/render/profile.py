@@ -129,6 +129,7 @@ def _summary(profile: Profile) -> list[tuple[str, str]]:
         if m.training:
             extra = f", {m.training.get('optimizer', '?')}, {m.training.get('precision', '?')}"
         rows.append(("training peak", f"{format_bytes(m.training_peak_bytes)} ({_n(m.training_peak_bytes)} bytes{extra})"))
+    rows += _plan_rows(profile)
     rows.append(("unsupported ops", str(len(profile.unsupported_ops)) if profile.unsupported_ops else "none"))
     if profile.roofline:
         from mlcost.render import roofline as rr
@@ -138,6 +139,23 @@ def _summary(profile: Profile) -> list[tuple[str, str]]:
         from mlcost.render import roofline as rr
 
         rows.append(rr.energy_row(profile.energy_model))
+    return rows
+
+
+def _plan_rows(profile: Profile) -> list[tuple[str, str]]:
+    """KV cache, per-GPU training memory and fit on a chip (costs.memory_plan), when present."""
+    m, rows = profile.memory, []
+    kv = profile.details.get("kv_cache")
+    if m.kv_cache_bytes is not None and kv:
+        rows.append(("KV cache", f"{format_bytes(m.kv_cache_bytes)} at {kv['tokens']:,} tokens x batch {kv['batch']} "
+                                 f"({format_bytes(kv['bytes_per_token'])}/token)"))
+    if m.per_gpu_training_peak_bytes is not None and m.sharding:
+        rows.append(("per-GPU peak", f"{format_bytes(m.per_gpu_training_peak_bytes)} "
+                                     f"({m.sharding['shard']} on {m.sharding['gpus']} GPUs)"))
+    if m.fits:
+        f = m.fits
+        rows.append(("fits " + f["chip"], f"{'yes' if f['fits'] else 'NO'}: needs {format_bytes(f['needed_bytes'])} of "
+                     f"{format_bytes(f['capacity_bytes'])} ({f['needed']})"))
     return rows
 
 
