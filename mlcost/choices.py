@@ -48,6 +48,7 @@ class TrainingPrecision(Choice):
     FP32 = "fp32"
     BF16 = "bf16"
     MIXED = "mixed"
+    AMP = "amp"
 
 
 class Shard(Choice):

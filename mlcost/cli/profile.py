@@ -112,7 +112,7 @@ def profile_command(
     backend: Backend = typer.Option(Backend.AUTO, "--backend", case_sensitive=False, help="Counting backend."),
     training: bool = typer.Option(False, "--training", help="Also measure the backward pass and the training step's memory."),
     optimizer: Optimizer = typer.Option(Optimizer.ADAM, "--optimizer", case_sensitive=False, help="Optimizer for training memory."),
-    precision: TrainingPrecision = typer.Option(TrainingPrecision.FP32, "--precision", case_sensitive=False, help="Training precision."),
+    precision: TrainingPrecision = typer.Option(TrainingPrecision.FP32, "--precision", case_sensitive=False, help="Training precision: fp32, bf16, mixed (bf16 weights + fp32 master, Megatron/DeepSpeed) or amp (torch.autocast, fp32 weights)."),
     depth: Optional[int] = typer.Option(None, "--depth", help="Depth of the per-module tree in the table and markdown (default 2; JSON and CSV always have every module)."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any operator could not be counted."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow unpickling arbitrary objects (runs code in the file: only for files you trust)."),
@@ -132,6 +132,7 @@ def profile_command(
     kv_tokens: Optional[int] = typer.Option(None, "--kv-tokens", help="Decoders (Hugging Face): size the KV cache at N tokens of context per sequence."),
     gpus: int = typer.Option(1, "--gpus", help="With --training: data-parallel GPUs for per-GPU memory."),
     shard: Shard = typer.Option(Shard.NONE, "--shard", case_sensitive=False, help="With --training: how states are sharded over --gpus."),
+    checkpointing: bool = typer.Option(False, "--checkpointing", help="With --training: recompute each repeated block in backward (activation checkpointing)."),
     attn: Optional[Attention] = typer.Option(None, "--attn", case_sensitive=False, help="Hugging Face: attention implementation (default: what transformers picks)."),
 ) -> None:
     from mlcost.formats import ProfileOptions
@@ -164,6 +165,7 @@ def profile_command(
         energy_model=energy_model.value if energy_model else None,
         kv_tokens=_positive(kv_tokens, "--kv-tokens"), gpus=_positive(gpus, "--gpus"), shard=shard.value,
         attn=attn.value if attn else None,
+        checkpointing=checkpointing,
     )
     from mlcost.profiling import profile_path
     from mlcost.safeio import check_output

@@ -16,7 +16,8 @@ BACKENDS = values(Backend)
 def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backend: str = "auto",
                  training: bool = False, optimizer: str = "adam", precision: str = "fp32",
                  strict: bool = False, model_name: str = "", model_format: str = "torch",
-                 inputs: tuple[InputSpec, ...] = (), assumptions: tuple[str, ...] = ()) -> Profile:
+                 inputs: tuple[InputSpec, ...] = (), assumptions: tuple[str, ...] = (),
+                 checkpointing: bool = False) -> Profile:
     """Profile ``module(*args, **kwargs)`` (meta or real tensors) into a complete ``Profile``."""
     from mlcost.counting import dispatch
     from mlcost.counting.bytes import BYTES_POLICY
@@ -31,6 +32,8 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         raise UsageError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATE_BYTES)}")
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if checkpointing and not training:
+        raise UsageError("--checkpointing trades memory for recompute in a training step: add --training")
     notes = list(assumptions)
     was_training = {m: m.training for m in module.modules()}
     module.train(training)  # eval for inference counts (batch-norm running stats), train for a step
@@ -58,7 +61,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
             if cast_note:
                 notes.append(cast_note)
             dr = dispatch.run(run_module, run_args, run_kwargs, training=training, optimizer=optimizer,
-                              precision=precision)
+                              precision=precision, checkpointing=checkpointing)
         except UsageError:
             raise
         except BaseException as exc:  # the model's own code, or torch on its inputs, raised (even SystemExit)
@@ -128,6 +131,14 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
     if unsupported:
         notes.append(f"{sum(unsupported.values())} call(s) of operators with no formula were not counted "
                      "(see unsupported_ops)")
+    details = {}
+    if dr.checkpointing is not None:
+        rec = dr.recompute.ops.values() if dr.recompute is not None else ()
+        details["checkpointing"] = {**dr.checkpointing, "recompute_flops": sum(2 * r[1] + r[2] for r in rec),
+                                    "recompute_macs": sum(r[1] for r in rec)}
+        notes.append(f"--checkpointing: {dr.checkpointing['how']}; backward reran "
+                     f"{details['checkpointing']['recompute_flops']:,} forward FLOPs (details.checkpointing, measured; "
+                     "not in flops_backward)")
     return Profile(
         model=model_name, format=model_format, backend="fvcore" if fv is not None else "torch",
         params=stats, memory=mem, flops_forward=flops_f, macs_forward=macs_f,
@@ -136,6 +147,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         inputs=tuple(inputs) or _specs(args, kwargs), by_module=tuple(rows), by_operator=tuple(ops),
         unsupported_ops=tuple(UnsupportedOp(op, mod, n) for (op, mod), n in sorted(unsupported.items())),
         assumptions=tuple(notes), conventions={**POLICY, **BYTES_POLICY}, training=training, calls=calls,
+        details=details,
     )
 
 

@@ -4,6 +4,7 @@ tracks live activation storages (bytes) and, for training, the tensors autograd 
 """
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -211,6 +212,16 @@ class _BackwardTracker(ModuleTracker):
     its ancestor (or its descendant: a last layer shares its output with its parent) has finished: drop it.
     """
 
+    paused = False  # checkpointing's recompute: its grad hooks would never fire and keep the rerun alive
+
+    def _fw_pre_hook(self, mod, input) -> None:
+        if not self.paused:
+            super()._fw_pre_hook(mod, input)
+
+    def _fw_post_hook(self, mod, input, output) -> None:
+        if not self.paused:
+            super()._fw_post_hook(mod, input, output)
+
     def _get_append_fn(self, name, is_bw):
         append = super()._get_append_fn(name, is_bw)
         if not is_bw:
@@ -237,10 +248,12 @@ class DispatchResult:
     activations_peak_bytes: int
     saved: dict[int, tuple[int, int, bool]] | None  # storage id -> (nbytes, itemsize, is_float)
     step: object | None = None  # training_step.StepMemory of the measured training step
+    recompute: PhaseCounts | None = None  # --checkpointing: the forward ops backward reran
+    checkpointing: dict | None = None
 
 
 def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer: str = "adam",
-        precision: str = "fp32") -> DispatchResult:
+        precision: str = "fp32", checkpointing: bool = False, amp_ops: str = "cuda") -> DispatchResult:
     """Run the module once under the counting mode (and, when training, a whole optimizer step)."""
     tracker = _BackwardTracker()
     for name, m in module.named_modules():
@@ -259,11 +272,16 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
         return t
 
     param_ids = _storage_ids(weights)
-    backward = step = None
+    backward = step = recompute = ckpt_info = None
     fwd = mode.phase
     with tracker, mode, WholeFunctions(mode):
+        amp = None
+        if precision == "amp":
+            from mlcost.counting.autocast import forward_under
+
+            amp = forward_under(torch.bfloat16, amp_ops)  # autocast's op lists of AMP_OPS (cuda, or cpu for tests)
         if not training:
-            with torch.no_grad():
+            with torch.no_grad(), amp or contextlib.nullcontext():
                 out = module(*args, **kwargs)
             forward_peak = mode.peak
         else:
@@ -273,14 +291,32 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
                 nonlocal backward
                 mode.phase = backward = PhaseCounts(name="backward")
 
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            recompute = PhaseCounts(name="recompute") if checkpointing else None
+            with contextlib.ExitStack() as stack:
+                if checkpointing:
+                    from mlcost.counting import checkpointing as ckpt
+
+                    ckpt_info = stack.enter_context(ckpt.enabled(module, lambda: _phase(mode, recompute)))
+                stack.enter_context(torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t))
                 step, out = run_step(module, args, kwargs, mode, optimizer=optimizer, precision=precision,
-                                     begin_backward=begin_backward, end_backward=lambda: None)
+                                     begin_backward=begin_backward, end_backward=lambda: None, forward_ctx=amp)
             mode.phase = fwd
             forward_peak = step.forward_peak_bytes  # activations_peak_bytes is the forward's
     del out
     mode.storage.close()
-    return DispatchResult(fwd, backward, forward_peak, saved if training else None, step)
+    return DispatchResult(fwd, backward, forward_peak, saved if training else None, step, recompute, ckpt_info)
+
+
+@contextlib.contextmanager
+def _phase(mode: CountingMode, phase: PhaseCounts):
+    """Count what runs inside into PHASE (checkpointing's recompute), then go back."""
+    prev, mode.phase = mode.phase, phase
+    mode.tracker.paused = True
+    try:
+        yield
+    finally:
+        mode.phase = prev
+        mode.tracker.paused = False
 
 
 __all__ = ["run", "DispatchResult", "PhaseCounts", "canonical"]

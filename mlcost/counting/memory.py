@@ -60,6 +60,8 @@ def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: st
     layouts = {
         "fp32": "fp32 weights, gradients and optimizer states",
         "bf16": "pure bf16: weights, gradients and optimizer states in bf16",
+        "amp": ("torch.autocast (AMP): fp32 weights, gradients and optimizer states, the forward's ops in bf16 or "
+                "fp32 as CUDA autocast's op lists cast them"),
         "mixed": ("mixed precision as Megatron-LM/DeepSpeed lay it out: bf16 weights and gradients, fp32 master "
                   "weights and fp32 optimizer states (2+2+4+8 = 16 B/param with Adam: Rajbhandari et al. 2020, "
                   "ZeRO, section 3.1)"),

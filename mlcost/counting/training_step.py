@@ -21,6 +21,8 @@ Precisions (``PRECISIONS``):
 
 - ``fp32``: fp32 weights, gradients and states.
 - ``bf16``: pure bf16: weights, gradients and optimizer states in bf16 (the module is cast).
+- ``amp``: torch.autocast (PyTorch AMP): fp32 weights, gradients and states; the forward's ops in bf16 or
+  fp32 as autocast casts them (``counting.autocast``), so saved activations are in the dtypes it saves.
 - ``mixed``: the Megatron-LM / DeepSpeed layout (Rajbhandari et al. 2020, "ZeRO", section 3.1): bf16
   weights and gradients used by forward and backward, an fp32 master copy of the weights and fp32 Adam
   states (2 + 2 + 4 + 8 = 16 bytes per parameter with Adam); the bf16 gradients are copied into fp32
@@ -28,12 +30,13 @@ Precisions (``PRECISIONS``):
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch.utils._pytree import tree_flatten
 
-PRECISIONS = ("fp32", "bf16", "mixed")
+PRECISIONS = ("fp32", "bf16", "mixed", "amp")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
@@ -83,7 +86,7 @@ def make_optimizer(name: str, params: list):
 
 
 def run_step(module, args: tuple, kwargs: dict, mode, *, optimizer: str, precision: str, begin_backward,
-             end_backward) -> tuple[StepMemory, object]:
+             end_backward, forward_ctx=None) -> tuple[StepMemory, object]:
     """Run one step of MODULE under the counting MODE (already entered).  BEGIN_BACKWARD/END_BACKWARD switch
     the mode's FLOP phase around ``loss.backward()``.  Returns (memory, the forward's output)."""
     tracker = mode.storage
@@ -99,7 +102,8 @@ def run_step(module, args: tuple, kwargs: dict, mode, *, optimizer: str, precisi
         p.grad = None
     tracker.reset_peak()
 
-    out = module(*args, **kwargs)
+    with forward_ctx or contextlib.nullcontext():
+        out = module(*args, **kwargs)
     forward_peak = tracker.peak
     leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point() and t.requires_grad]
     if not leaves:

@@ -54,6 +54,7 @@ class ProfileOptions:
     gpus: int = 1  # --gpus N: data-parallel GPUs for per-GPU training memory
     shard: str = "none"  # none | zero1 | zero2 | zero3 | fsdp
     attn: str | None = None  # Hugging Face attention: eager | sdpa (None: as transformers picks it)
+    checkpointing: bool = False  # --checkpointing: recompute each repeated block in backward (training)
 
 
 _ENTRY = re.compile(r"^(?P<target>.+?):(?P<factory>[A-Za-z_][A-Za-z0-9_.]*)$")

@@ -124,8 +124,10 @@ def choose_class(transformers: Any, config: Any) -> tuple[Any, str]:
 
 def _weights_dtype(torch: Any, config: Any, precision: str, training: bool) -> tuple[Any, str]:
     """(dtype to build in, why).  Inference: the checkpoint's own dtype from config.json (what its weights
-    occupy); training: the --precision asked for (bf16 and mixed keep bf16 weights).  --precision without
-    --training is refused before this (mlcost.formats.options)."""
+    occupy); training: the --precision asked for (bf16 and mixed keep bf16 weights, amp fp32).  --precision
+    without --training is refused before this (mlcost.formats.options)."""
+    if precision == "amp":
+        return torch.float32, "--precision amp: fp32 weights, autocast computes in bf16"
     if training:
         return (torch.float32 if precision == "fp32" else torch.bfloat16), f"--precision {precision}"
     named = getattr(config, "dtype", None)
@@ -292,7 +294,8 @@ def _count(model: Any, kwargs: dict, opts: Any, name: str, inputs: tuple[InputSp
     try:
         return count_module(model, (), kwargs, backend=backend, training=opts.training, optimizer=opts.optimizer,
                             precision=opts.precision, strict=opts.strict, model_name=name, model_format="hf",
-                            inputs=inputs, assumptions=tuple(assumptions))
+                            inputs=inputs, assumptions=tuple(assumptions),
+                            checkpointing=getattr(opts, "checkpointing", False))
     except (InputError, UsageError):
         raise
     except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:

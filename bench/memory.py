@@ -1,0 +1,138 @@
+"""mlcost's memory predictions beside the allocator and beside the published rules of thumb.
+
+Part 1, models small enough to run for real on this CPU (tests/_alloc.py builds them): mlcost's meta-device
+figure beside the CPU allocator's peak of a real run (torch.profiler memory timeline) and the ratio, for
+inference, a training forward and a whole steady-state AdamW step.
+
+Part 2, large shapes that cannot run here (Llama-2-7B, Llama-2-70B configs, built on meta): mlcost's
+measured mixed-precision AdamW step (--training --precision mixed) beside the 16 bytes/parameter rule
+(mixed-precision Adam model states, Rajbhandari et al. 2020, ZeRO, section 3.1) and the 18 bytes/parameter
+rule (the same plus fp32 gradients: Hugging Face's "Model training anatomy", DeepSpeed's 16 + 2), and per
+GPU on 8 GPUs under ZeRO-2/ZeRO-3 beside DeepSpeed's estimate_zero2/zero3_model_states_mem_needs (no
+offload).  The rules count model states only; mlcost adds the activations of the profiled batch.
+
+    .venv/bin/python bench/memory.py            # both parts (part 2 takes minutes on 2 cores)
+    .venv/bin/python bench/memory.py --small    # part 1 only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# this folder holds profile.py, which would shadow the standard library's profile module torch imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+LLAMA2 = {
+    "Llama-2-7B": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                       num_key_value_heads=32),
+    "Llama-2-70B": dict(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64,
+                        num_key_value_heads=8),
+}
+
+
+def small_rows() -> list[dict]:
+    import torch
+
+    from _alloc import Decoder, LSTMNet, allocator_peak, conv_net, real_step_peak
+    from mlcost.counting import dispatch
+
+    cases = {
+        "GQA decoder (HF eager style)": (Decoder, lambda d: (torch.zeros(2, 48, dtype=torch.long, device=d),)),
+        "conv net 12/20 ch": (conv_net, lambda d: (torch.randn(4, 3, 32, 32, device=d),)),
+        "conv net 16/32 ch, stride 2": (lambda: conv_net(16, 32, 2), lambda d: (torch.randn(4, 3, 32, 32, device=d),)),
+        "LSTM 2x48": (LSTMNet, lambda d: (torch.randn(3, 20, 32, device=d),)),
+    }
+    rows = []
+    for name, (factory, inputs) in cases.items():
+        for kind in ("inference", "training forward", "AdamW step"):
+            torch.manual_seed(0)
+            real = factory()
+            with torch.device("meta"):
+                meta = factory()
+            x, xm = inputs("cpu"), inputs("meta")
+            training = kind != "inference"
+            real.train(training)
+            meta.train(training)
+            if kind == "AdamW step":
+                truth = real_step_peak(real, x, "adamw")
+                predicted = dispatch.run(meta, xm, {}, training=True, optimizer="adamw").step.peak_bytes
+            else:
+                def run(m=real, x=x, training=training):
+                    if training:
+                        m(*x)
+                    else:
+                        with torch.no_grad():
+                            m(*x)
+                truth = allocator_peak(run)
+                predicted = dispatch.run(meta, xm, {}, training=training).activations_peak_bytes
+            rows.append({"model": name, "what": kind, "mlcost_bytes": predicted, "allocator_bytes": truth,
+                         "ratio": round(predicted / truth, 4)})
+    return rows
+
+
+def large_rows() -> list[dict]:
+    import mlcost
+    from mlcost.costs import sharding
+
+    rows = []
+    for name, dims in LLAMA2.items():
+        cfg = dict(model_type="llama", vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5,
+                   architectures=["LlamaForCausalLM"], torch_dtype="float16", **dims)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "config.json").write_text(json.dumps(cfg))
+            base = dict(training=True, precision="mixed", optimizer="adamw", seq_len=2048, batch_size=1)
+            prof = mlcost.profile(tmp, **base)
+            z2 = mlcost.profile(tmp, gpus=8, shard="zero2", **base).memory
+            z3 = mlcost.profile(tmp, gpus=8, shard="zero3", **base).memory
+        n = prof.params.total
+        layer = prof.memory.largest_layer["params"]
+        ds = sharding.deepspeed_estimates(n, layer, 8)
+        t = prof.memory.training
+        rows.append({
+            "model": name, "params": n, "mlcost_training_peak_bytes": prof.memory.training_peak_bytes,
+            "model_states_bytes": t["weights_bytes"] + t["master_weights_bytes"] + t["optimizer_states_bytes"]
+            + t["gradients_bytes"], "saved_activations_bytes": t["saved_activations_bytes"],
+            "peak_phase": t["peak_phase"], "rule_16_bytes": 16 * n, "rule_18_bytes": 18 * n,
+            "mlcost_zero2_8gpu_bytes": z2.per_gpu_training_peak_bytes, "deepspeed_zero2_8gpu_bytes": ds["zero2"],
+            "mlcost_zero3_8gpu_bytes": z3.per_gpu_training_peak_bytes, "deepspeed_zero3_8gpu_bytes": ds["zero3"],
+        })
+    return rows
+
+
+def _gib(b: int) -> str:
+    return f"{b / 2**30:,.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="only the models that run for real on CPU")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    small = small_rows()
+    large = [] if a.small else large_rows()
+    if a.json:
+        print(json.dumps({"cpu": small, "large": large}, indent=2))
+        return
+    print("| model | what | mlcost (meta) B | CPU allocator B | ratio |\n|---|---|---:|---:|---:|")
+    for r in small:
+        print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} |")
+    if large:
+        print("\nGiB; seq 2048, batch 1, mixed-precision AdamW; per GPU on 8 GPUs\n")
+        print("| model | mlcost step peak | model states | 16 B/param | 18 B/param | mlcost ZeRO-2 | DeepSpeed ZeRO-2 "
+              "| mlcost ZeRO-3 | DeepSpeed ZeRO-3 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in large:
+            print(f"| {r['model']} | {_gib(r['mlcost_training_peak_bytes'])} | {_gib(r['model_states_bytes'])} | "
+                  f"{_gib(r['rule_16_bytes'])} | {_gib(r['rule_18_bytes'])} | {_gib(r['mlcost_zero2_8gpu_bytes'])} | "
+                  f"{_gib(r['deepspeed_zero2_8gpu_bytes'])} | {_gib(r['mlcost_zero3_8gpu_bytes'])} | "
+                  f"{_gib(r['deepspeed_zero3_8gpu_bytes'])} |")
+
+
+if __name__ == "__main__":
+    main()

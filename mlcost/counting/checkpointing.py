@@ -1,0 +1,69 @@
+"""Activation checkpointing for a measured training step (``--checkpointing``).
+
+Each repeated block (the children of the module's largest ``nn.ModuleList`` or numbered ``nn.Sequential``,
+by parameters) runs under ``torch.utils.checkpoint.checkpoint(use_reentrant=False)``: its forward keeps
+only its inputs, and backward reruns it to rebuild what it needs.  Hugging Face models use their own switch,
+``gradient_checkpointing_enable`` (which checkpoints each decoder/encoder layer the same way).  The rerun's
+operators are counted apart (``context_fn``'s recompute context switches the counting phase), so the
+extra forward FLOPs are measured, not assumed to be one more forward.
+"""
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+
+import torch
+
+from mlcost.errors import UsageError
+
+
+def repeated_blocks(module) -> tuple[str, list]:
+    """(name, blocks) of the container of repeated blocks holding the most parameters."""
+    best, best_params = None, 0
+    for name, m in module.named_modules():
+        if isinstance(m, torch.nn.ModuleList) or (isinstance(m, torch.nn.Sequential)
+                                                   and all(k.isdigit() for k in m._modules)):
+            kids = list(m.children())
+            types = {type(k) for k in kids}
+            if len(kids) < 2 or len(types) != 1:
+                continue
+            n = sum(p.numel() for p in m.parameters())
+            if n > best_params:
+                best, best_params = (name or "(root)", kids), n
+    if best is None:
+        raise UsageError("--checkpointing recomputes repeated blocks: this model has no nn.ModuleList or numbered "
+                         "nn.Sequential of two or more blocks of one type")
+    return best
+
+
+@contextlib.contextmanager
+def enabled(module, recompute_ctx):
+    """Checkpoint MODULE's repeated blocks while inside; RECOMPUTE_CTX() wraps every rerun.  Yields a
+    description {"blocks": name, "count": n, "how": ...}."""
+    from torch.utils.checkpoint import checkpoint
+
+    def context_fn():
+        return contextlib.nullcontext(), recompute_ctx()
+
+    if getattr(module, "supports_gradient_checkpointing", False) and hasattr(module, "gradient_checkpointing_enable"):
+        module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False, "context_fn": context_fn})
+        layers = [m for m in module.modules() if getattr(m, "gradient_checkpointing", False)]
+        try:
+            yield {"blocks": "transformers gradient_checkpointing_enable", "count": len(layers),
+                   "how": "Hugging Face gradient checkpointing (each layer recomputed in backward)"}
+        finally:
+            module.gradient_checkpointing_disable()
+        return
+    name, blocks = repeated_blocks(module)
+    own = [b.__dict__.get("forward") for b in blocks]  # an instance-level forward to put back, usually None
+    for b in blocks:
+        b.forward = partial(checkpoint, b.forward, use_reentrant=False, context_fn=context_fn)
+    try:
+        yield {"blocks": name, "count": len(blocks),
+               "how": f"torch.utils.checkpoint on each of the {len(blocks)} blocks of {name}"}
+    finally:
+        for b, f in zip(blocks, own):
+            if f is None:
+                del b.forward
+            else:
+                b.forward = f
