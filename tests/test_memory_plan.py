@@ -35,17 +35,25 @@ def test_deepspeed_estimators_where_they_overlap():
 
 
 def test_per_gpu_training_partitions_measured_states():
+    # a step: persistent weights 200 + master 400 + states 800; backward peak 1000 (activations + grads 200);
+    # at the optimizer's start 300 alive (grads 200 + output 100), its own transient 600 on top
     bd = {"weights_bytes": 200, "gradients_bytes": 200, "master_weights_bytes": 400, "optimizer_states_bytes": 800,
-          "peak_phase": "optimizer"}
-    peak = 200 + 200 + 400 + 800 + 1000  # states + 1000 bytes of activations/temporaries
+          "backward_peak_bytes": 1000, "optimizer_start_bytes": 300, "optimizer_transient_bytes": 600,
+          "step_peak_bytes": 1000, "peak_phase": "backward"}
+    peak = 1400 + 1000
     assert sharding.per_gpu_training(bd, peak, 4, "none", 50)[0] == peak
-    assert sharding.per_gpu_training(bd, peak, 4, "zero1", 50)[0] == peak - (1200 - 300)
-    assert sharding.per_gpu_training(bd, peak, 4, "zero2", 50)[0] == peak - (1400 - 350)
+    # zero1: master and states / 4 -> 1400 - 900 = 500 persistent; backward 500 + 1000; optimizer 500 + 300 + 600/4
+    assert sharding.per_gpu_training(bd, peak, 4, "zero1", 50)[0] == 500 + 1000
+    # zero2: + gradients / 4 (150 off): backward 500 + 1000 - 150
+    assert sharding.per_gpu_training(bd, peak, 4, "zero2", 50)[0] == 500 + 1000 - 150
     z3 = sharding.per_gpu_training(bd, peak, 4, "zero3", 50)
-    assert z3[0] == peak - (1600 - 400) + 2 * 50 and z3[1]["gathered_layer_bytes"] == 100
+    # zero3: + weights / 4 (150 off): persistent 350; backward 350 + 1000 - 150, + the gathered layer 2 x 50
+    assert z3[0] == 350 + 1000 - 150 + 2 * 50 and z3[1]["gathered_layer_bytes"] == 100
     assert sharding.per_gpu_training(bd, peak, 4, "fsdp", 50)[0] == z3[0]
-    fwd = dict(bd, peak_phase="forward")  # no gradients exist at a forward peak: nothing to partition there
-    assert sharding.per_gpu_training(fwd, peak, 4, "zero2", 50)[0] == peak - (1200 - 300)
+    big = dict(bd, optimizer_transient_bytes=4000, step_peak_bytes=4300, peak_phase="optimizer")
+    # an optimizer peak: unsharded 1400 + 300 + 4000; zero1 steps a quarter of it: 500 + 300 + 1000
+    assert sharding.per_gpu_training(big, 1400 + 4300, 4, "none", 50)[0] == 1400 + 4300
+    assert sharding.per_gpu_training(big, 1400 + 4300, 4, "zero1", 50)[0] == 500 + 300 + 1000
 
 
 def _llama_folder(tmp_path):
@@ -116,11 +124,14 @@ def test_training_per_gpu_and_fits_on_a_module():
     with torch.device("meta"):
         net = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 64))
     x = torch.empty(8, 64, device="meta")
+    one = mlcost.profile(net, x, training=True).memory
     p = mlcost.profile(net, x, training=True, gpus=4, shard="zero3", chip="A100-80GB")
-    m = p.memory
-    t = m.training
-    states = t["weights_bytes"] + t["gradients_bytes"] + t["master_weights_bytes"] + t["optimizer_states_bytes"]
-    gathered = 2 * (64 * 256 + 256) * 4  # the largest layer (fc1 = fc2 in size, first wins) weights, fp32
-    assert m.per_gpu_training_peak_bytes == m.training_peak_bytes - (states - sum(
-        t[k] // 4 for k in ("weights_bytes", "gradients_bytes", "master_weights_bytes", "optimizer_states_bytes"))) + gathered
+    m, t = p.memory, p.memory.training
+    params = 64 * 256 + 256 + 256 * 64 + 64
+    assert t["weights_bytes"] == t["gradients_bytes"] == 4 * params and t["optimizer_states_bytes"] == 8 * params + 4 * 4
+    assert m.training_peak_bytes == one.training_peak_bytes  # the step itself does not change
+    gathered = 2 * (64 * 256 + 256) * 4  # the largest layer (fc1; fc2 is as large, the first wins), fp32
+    assert m.sharding["gathered_layer_bytes"] == gathered
+    assert m.per_gpu_training_peak_bytes == max(m.sharding["backward_peak_bytes"], m.sharding["optimizer_peak_bytes"])
+    assert m.per_gpu_training_peak_bytes < m.training_peak_bytes
     assert m.fits["needed_bytes"] == m.per_gpu_training_peak_bytes and m.fits["fits"] is True

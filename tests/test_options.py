@@ -135,7 +135,8 @@ def _vit_macs(batch: int, image: int, d: int = 16, ff: int = 32, patch: int = 8,
     t = n + 1  # + [CLS]
     return {"aten::convolution": batch * n * d * 3 * patch * patch,  # patch embedding
             "aten::linear": batch * (t * (4 * d * d + 2 * d * ff) + d * d),  # q,k,v,o + MLP, pooler on [CLS]
-            "aten::bmm": batch * 2 * heads * t * t * (d // heads)}  # QK^T and AV
+            # QK^T and AV in one SDPA call per layer, the attention transformers builds by default
+            "aten::scaled_dot_product_attention": batch * 2 * heads * t * t * (d // heads)}
 
 
 def _macs(d: dict) -> dict[str, int]:
@@ -146,7 +147,8 @@ def test_vit_builds_pixel_values_from_the_config(cli, tmp_path):
     hf = _hf(tmp_path / "vit", VIT)
     d = cli("profile", hf, "-f", "json").json()
     assert d["inputs"] == [{"shape": [1, 3, 32, 32], "dtype": "float32", "name": "pixel_values"}]
-    assert _macs(d) == _vit_macs(1, 32) == {"aten::convolution": 49_152, "aten::linear": 35_072, "aten::bmm": 9_248}
+    assert _macs(d) == _vit_macs(1, 32) == {"aten::convolution": 49_152, "aten::linear": 35_072,
+                                              "aten::scaled_dot_product_attention": 9_248}
     # --input-shape applies to HF models (a batch of 2 images here); a size the model was not built for is
     # transformers' one-line refusal
     d = cli("profile", hf, "--input-shape", "2,3,32,32", "-f", "json").json()
@@ -168,7 +170,7 @@ def test_whisper_gets_input_features_and_decoder_ids(cli, tmp_path):
         "aten::linear": (enc * (4 * s * s + 2 * s * f)  # encoder layer
                          + dec * (4 * s * s + 2 * s * s + 2 * s * f) + 2 * enc * s * s  # self, cross q/o, ffn; cross k/v
                          + dec * s * 100),  # proj_out to the vocabulary
-        "aten::bmm": 2 * 2 * 8 * (enc * enc + dec * dec + dec * enc),  # QK^T + AV, 2 heads of 8
+        "aten::scaled_dot_product_attention": 2 * 2 * 8 * (enc * enc + dec * dec + dec * enc),  # QK^T + AV, 2 heads of 8
     }
 
 
@@ -179,7 +181,7 @@ def test_clip_dual_encoder_gets_ids_and_pixels(cli, tmp_path):
     assert _macs(d) == {
         "aten::convolution": 16 * s * 3 * 8 * 8,
         "aten::linear": (t + v) * (4 * s * s + 2 * s * f) + 2 * s * 8,  # both towers + the two projections
-        "aten::bmm": 2 * 2 * 8 * (t * t + v * v),
+        "aten::scaled_dot_product_attention": 2 * 2 * 8 * (t * t + v * v),
         "aten::mm": 8,  # logits: 1 text embedding x 1 image embedding, projection_dim 8
     }
 

@@ -66,17 +66,32 @@ def _check(gpus: int, shard: str) -> None:
 
 def per_gpu_training(breakdown: dict, training_peak_bytes: int, gpus: int, shard: str,
                      largest_layer_bytes: int) -> tuple[int, dict]:
-    """(per-GPU peak bytes, details) from a measured step's BREAKDOWN and peak."""
+    """(per-GPU peak bytes, details) from a measured step's BREAKDOWN and peak.
+
+    The step has two peaks: through backward (activations, gradients) and in the optimizer (gradients plus
+    the optimizer's own transient: fp32 master gradients, foreach temporaries).  Each stage divides the
+    states it partitions by N; from zero1 on each GPU steps only its partition, so the optimizer's
+    transient is divided too.  The per-GPU peak is the larger of the two, plus the gathered layer."""
     _check(gpus, shard)
     parts = _PARTITIONED[shard]
-    if breakdown.get("peak_phase") == "forward":  # gradients do not exist yet at a forward peak
-        parts = tuple(p for p in parts if p != "gradients_bytes")
-    saved = {p: int(breakdown.get(p, 0)) - int(breakdown.get(p, 0)) // gpus for p in parts}
+    b = {k: int(breakdown.get(k, 0) or 0) for k in ("weights_bytes", "gradients_bytes", "master_weights_bytes",
+                                                    "optimizer_states_bytes", "backward_peak_bytes",
+                                                    "optimizer_start_bytes", "optimizer_transient_bytes")}
+
+    def cut(name: str) -> int:  # what partitioning NAME over the GPUs takes off each one
+        return b[name] - b[name] // gpus if name in parts else 0
+
+    persistent = training_peak_bytes - int(breakdown.get("step_peak_bytes", 0) or 0)
+    persistent -= sum(cut(n) for n in ("weights_bytes", "master_weights_bytes", "optimizer_states_bytes"))
+    grads_cut = cut("gradients_bytes")
+    backward = persistent + b["backward_peak_bytes"] - (grads_cut if breakdown.get("peak_phase") != "forward" else 0)
+    transient = b["optimizer_transient_bytes"] // (gpus if shard != "none" else 1)
+    optimizer = persistent + b["optimizer_start_bytes"] - grads_cut + transient
     gathered = 2 * largest_layer_bytes if shard in ("zero3", "fsdp") and gpus > 1 else 0
-    peak = training_peak_bytes - sum(saved.values()) + gathered
+    peak = max(backward, optimizer) + gathered
     details = {
-        "gpus": gpus, "shard": shard, "partitioned": list(_PARTITIONED[shard]),
-        "saved_per_gpu_bytes": sum(saved.values()), "gathered_layer_bytes": gathered,
+        "gpus": gpus, "shard": shard, "partitioned": list(parts), "backward_peak_bytes": backward + gathered,
+        "optimizer_peak_bytes": optimizer + gathered, "gathered_layer_bytes": gathered,
         "activations": "not sharded: every GPU runs its own micro-batch of the profiled batch size",
     }
     return peak, details

@@ -54,6 +54,9 @@ def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: st
         "saved_activations_bytes": act,
         "step_peak_bytes": step.step_peak_bytes,
         "peak_phase": step.peak_phase,
+        "backward_peak_bytes": step.backward_peak_bytes,
+        "optimizer_start_bytes": step.optimizer_start_bytes,
+        "optimizer_transient_bytes": step.optimizer_transient_bytes,
         "optimizer": optimizer,
         "precision": precision,
     }

@@ -52,6 +52,9 @@ class StepMemory:
     forward_peak_bytes: int
     step_peak_bytes: int
     peak_phase: str  # forward | backward | optimizer
+    backward_peak_bytes: int = 0  # the step's peak through forward and backward
+    optimizer_start_bytes: int = 0  # what the step holds when the optimizer starts (gradients, the output)
+    optimizer_transient_bytes: int = 0  # the optimizer phase's own peak above that (fp32 master grads, temporaries)
 
     @property
     def persistent_bytes(self) -> int:
@@ -118,6 +121,8 @@ def run_step(module, args: tuple, kwargs: dict, mode, *, optimizer: str, precisi
     del loss, leaves
     backward_peak = tracker.peak
     grads_bytes = _nbytes([p.grad for p in params if p.grad is not None])
+    tracker.reset_peak()  # the optimizer phase's own peak, from what is alive now
+    opt_start = tracker.current
     with torch.no_grad():
         for p, m in zip(params, masters):  # bf16 gradient -> fp32 master gradient, freed as it goes
             m.grad = p.grad.to(torch.float32) if p.grad is not None else None
@@ -125,11 +130,15 @@ def run_step(module, args: tuple, kwargs: dict, mode, *, optimizer: str, precisi
         opt.step()
         for p, m in zip(params, masters):
             p.copy_(m)
-    step_peak = tracker.peak
+    opt_peak = tracker.peak
+    step_peak = max(backward_peak, opt_peak)
     for p in (*params, *masters):
         p.grad = None
     phase = "forward" if step_peak == forward_peak else "backward" if step_peak == backward_peak else "optimizer"
+    transient = opt_peak - opt_start
     mem = StepMemory(
         weights_bytes=_nbytes(weights), master_weights_bytes=_nbytes(masters), optimizer_states_bytes=_nbytes(states),
-        gradients_bytes=grads_bytes, forward_peak_bytes=forward_peak, step_peak_bytes=step_peak, peak_phase=phase)
+        gradients_bytes=grads_bytes, forward_peak_bytes=forward_peak, step_peak_bytes=step_peak, peak_phase=phase,
+        backward_peak_bytes=backward_peak, optimizer_start_bytes=opt_start,
+        optimizer_transient_bytes=transient)
     return mem, out

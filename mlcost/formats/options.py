@@ -17,7 +17,8 @@ FLAGS = {
     "device": "--device", "backend": "--backend", "training": "--training", "optimizer": "--optimizer",
     "precision": "--precision", "strict": "--strict", "trust_pickle": "--trust-pickle", "dims": "--dim",
     "seq_len": "--seq-len", "batch_size": "--batch-size", "trust_remote_code": "--trust-remote-code",
-    "chip": "--chip", "energy_model": "--energy-model",
+    "chip": "--chip", "energy_model": "--energy-model", "kv_tokens": "--kv-tokens", "gpus": "--gpus",
+    "shard": "--shard", "attn": "--attn", "checkpointing": "--checkpointing",
 }
 
 # how an error names each format
@@ -30,7 +31,8 @@ FORMAT_NAMES = {
 # every format: --strict holds trivially where no operator is counted; --chip and --energy-model state
 # "no roofline" / "no estimate" there
 _ANY = {"strict", "chip", "energy_model"}
-_RUN = {"input_shapes", "input_dtypes", "backend", "training", "optimizer", "precision"} | _ANY  # a forward to run
+_STEP = {"training", "optimizer", "precision", "gpus", "shard", "checkpointing"}  # the measured training step
+_RUN = {"input_shapes", "input_dtypes", "backend"} | _STEP | _ANY  # a forward to run
 ACCEPTS: dict[str, frozenset[str]] = {
     "torch": frozenset(_RUN | {"factory_args", "device"}),
     "torchscript": frozenset(_RUN | {"device"}),
@@ -39,8 +41,8 @@ ACCEPTS: dict[str, frozenset[str]] = {
     "state_dict": frozenset(_RUN | {"trust_pickle"}),
     "onnx": frozenset({"input_shapes", "dims"} | _ANY),
     "safetensors": frozenset(_ANY),  # header readers (and gguf): tensors only
-    "hf": frozenset({"input_shapes", "seq_len", "batch_size", "backend", "training", "optimizer", "precision",
-                     "trust_remote_code"} | _ANY),
+    "hf": frozenset({"input_shapes", "seq_len", "batch_size", "backend", "trust_remote_code", "kv_tokens", "attn"}
+                    | _STEP | _ANY),
     "gguf": frozenset(_ANY),
     "module": frozenset(_RUN),  # mlcost.profile(nn.Module, ...): already built, on its own device
 }
@@ -75,7 +77,7 @@ def check(fmt: str, opts: Any) -> None:
                 hint = _HINTS.get((name, fmt)) or ("it applies to " + ", ".join(where) if where else "")
                 raise UsageError(f"{FLAGS[name]} does not apply to {FORMAT_NAMES.get(fmt, fmt)} ({fmt} format)"
                                  + (f": {hint}" if hint else ""))
-    unused = [FLAGS[n] for n in ("optimizer", "precision") if n in asked]
+    unused = [FLAGS[n] for n in ("optimizer", "precision", "gpus", "shard", "checkpointing") if n in asked]
     if unused and not opts.training:
         raise UsageError(f"{' and '.join(unused)} describe{'s' if len(unused) == 1 else ''} the training step: "
                          "add --training (an inference profile uses the model's own dtypes)")
