@@ -33,8 +33,9 @@ MARKER = "written by mlcost (mlcost may replace this file on its next run)"
 _MARK_BYTES = b"written by mlcost"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JSON_HEAD = re.compile(rb'\{\s*"schema"\s*:\s*"mlcost\.')
-# Paths that name the process's own streams or devices: written in place, never replaced.
-_STREAM_PREFIXES = ("/dev/", "/proc/self/fd/", "/proc/thread-self/fd/")
+# Paths that name the process's own streams: written in place (appended), never replaced, even when the
+# stream is a regular file (`mlcost ... -o /dev/stdout > out.json`).
+_STREAM_PATH = re.compile(r"/dev/(stdout|stderr|fd/\d+)|/proc/(self|thread-self|\d+)/fd/\d+")
 
 
 def size_text(n: int) -> str:
@@ -195,11 +196,12 @@ def write_output(path: str | Path, data: str | bytes, *, force: bool = False, op
 
     OPTION names the option in errors ('--output', '--save-baseline', '--plot')."""
     path = Path(path)
-    raw = mark(data)
     if _may_write(path, force, option):
-        _write_in_place(path, raw, option)
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+        _write_in_place(path, data.encode("utf-8") if special and isinstance(data, str) else data if special
+                        else mark(data), option)  # a terminal or a pipe gets the data alone
     else:
-        _replace(path.resolve() if path.is_symlink() else path, raw, option)
+        _replace(path.resolve() if path.is_symlink() else path, mark(data), option)
 
 
 def check_output(path: str | Path, *, force: bool = False, option: str = "--output") -> None:
@@ -220,7 +222,7 @@ def _may_write(path: Path, force: bool, option: str) -> bool:
         raise UsageError(f"{option}: {path} is a folder; name a file")
     if st is not None and stat.S_ISBLK(st.st_mode):
         raise UsageError(f"{option}: {path} is a block device; mlcost never writes to one")
-    if (st is not None and not stat.S_ISREG(st.st_mode)) or str(path.absolute()).startswith(_STREAM_PREFIXES):
+    if (st is not None and not stat.S_ISREG(st.st_mode)) or (st is not None and _STREAM_PATH.fullmatch(str(path.absolute()))):
         return True
     if st is not None and not force and not _written_by_mlcost(path):
         raise UsageError(f"{option}: refusing to replace {path}: it is not a file mlcost wrote "

@@ -99,6 +99,8 @@ def test_clean_archive_still_counts(cli, good):
     r = cli("profile", good, "-f", "json")
     assert r.exit_code == 0, r.stderr
     assert r.json()["macs"]["forward"] == 2 * 4 * 3  # batch 2 (the stored example input) x Linear(4, 3)
+    trusted = cli("profile", good, "-f", "json", "--trust-pickle")  # torch.export.load: the same program
+    assert trusted.exit_code == 0 and trusted.json()["macs"] == r.json()["macs"]
 
 
 def test_archive_before_torch_2_7_format_is_refused(cli, tmp_path):

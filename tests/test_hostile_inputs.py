@@ -69,6 +69,17 @@ def _zip_bomb(path: Path, lie: bool) -> Path:
     return path
 
 
+def _stored_size_lie(path: Path) -> Path:
+    """A stored (uncompressed) data.pkl whose central directory declares 1 TiB: torch would allocate that."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    data = bytearray(path.read_bytes())
+    at = data.rindex(b"PK\x01\x02")  # central directory entry: uncompressed size at offset 24
+    data[at + 24:at + 28] = struct.pack("<I", 0xFFFFFFFF - 1)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def _billion_laughs(path: Path) -> Path:
     import torch
 
@@ -158,6 +169,8 @@ CASES = [
      "declares 314572800 bytes, over the 256 MiB limit"),
     ("zip bomb .pt (lying size)", lambda d: (["profile", _zip_bomb(d / "b.pt", lie=True)], None),
      "corrupt archive (Bad CRC-32"),  # zipfile and torch's reader inflate no more than the declared size
+    ("stored member declaring 4 GiB", lambda d: (["profile", _stored_size_lie(d / "s.pt")], None),
+     "declares 4294967294 bytes, but the"),
     ("safetensors name of 100 parts", lambda d: (["profile", _safetensors(d / "m.safetensors", ".".join(["a"] * 100))], None),
      "100 dotted parts, over the 64-part limit"),
     ("safetensors name of 20,000 parts", lambda d: (["profile", _safetensors(d / "m.safetensors", ".".join(["a"] * 20_000))], None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,29 @@ def test_special_files_are_written_to_never_replaced(tmp_path):
     assert got[0].startswith(b"hello\n") and stat.S_ISFIFO(os.stat(fifo).st_mode)
     with pytest.raises(UsageError, match="is a folder"):
         safeio.write_output(tmp_path, "x")
+
+
+def test_a_regular_file_under_dev_is_not_a_stream(tmp_path):
+    """Only the process's own stream paths (/dev/stdout, /dev/fd/N, /proc/self/fd/N) are appended to in place."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm")
+    target = shm / f"mlcost-test-{os.getpid()}.md"
+    try:
+        safeio.write_output(target, "## one\n")
+        safeio.write_output(target, "## two\n")  # replaced, not appended
+        assert target.read_text() == f"## two\n<!-- {safeio.MARKER} -->\n"
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_stream_paths_get_the_data_appended(tmp_path):
+    out = tmp_path / "redirected.txt"
+    with open(out, "w") as fh:  # as a shell's `> redirected.txt` leaves it for the child's stdout
+        fh.write("")
+        fh.flush()
+        safeio.write_output(f"/proc/self/fd/{fh.fileno()}", "x\n")
+    assert out.read_text() == f"x\n# {safeio.MARKER}\n" and not out.is_symlink()
 
 
 def test_a_symlink_to_an_output_keeps_the_link(tmp_path):

@@ -36,7 +36,8 @@ _RUN = {"input_shapes", "input_dtypes", "backend"} | _STEP | _ANY  # a forward t
 ACCEPTS: dict[str, frozenset[str]] = {
     "torch": frozenset(_RUN | {"factory_args", "device"}),
     "torchscript": frozenset(_RUN | {"device"}),
-    "export": frozenset(_RUN),  # weights and train/eval mode come from the archive
+    # weights and train/eval mode come from the archive; --trust-pickle reads it with torch.export.load
+    "export": frozenset(_RUN | {"trust_pickle"}),
     # a pickled nn.Module (read with --trust-pickle) has a forward; a file of tensors has none (checked on load)
     "state_dict": frozenset(_RUN | {"trust_pickle"}),
     "onnx": frozenset({"input_shapes", "dims"} | _ANY),

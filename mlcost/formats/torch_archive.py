@@ -34,7 +34,13 @@ def check_zip(source: str | Path | bytes, what: str) -> list[str]:
             infos = zf.infolist()
             if len(infos) > limits.MAX_ZIP_MEMBERS:
                 raise InputError(f"{what}: {len(infos)} archive members, over the limit of {limits.MAX_ZIP_MEMBERS}")
+            size = fh.seek(0, 2)
             for info in infos:
+                if info.compress_type == zipfile.ZIP_STORED and (
+                        info.file_size != info.compress_size or info.header_offset + info.compress_size > size):
+                    # torch's reader allocates the declared size of a stored member: it must be the bytes present
+                    raise InputError(f"{what}: member {info.filename} declares {info.file_size} bytes, but the "
+                                     f"{size}-byte archive stores {info.compress_size} for it")
                 _check_member(zf, info, what)
             return [i.filename for i in infos]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as exc:
@@ -44,14 +50,15 @@ def check_zip(source: str | Path | bytes, what: str) -> list[str]:
 def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> None:
     name = info.filename
     pickled = name.endswith((".pkl", ".pt")) or "/sample_inputs/" in name
-    cap = limits.MAX_PICKLE_MEMBER_BYTES if pickled else None
+    kind = "pickled" if pickled else "JSON" if name.endswith(".json") else "compressed"
+    cap = limits.MAX_PICKLE_MEMBER_BYTES if pickled else limits.MAX_JSON_MEMBER_BYTES if kind == "JSON" else None
     if info.compress_type != zipfile.ZIP_STORED:
         cap = min(cap or limits.MAX_COMPRESSED_MEMBER_BYTES, limits.MAX_COMPRESSED_MEMBER_BYTES)
     if cap is None:  # a stored payload: torch maps it as is; its size is checked against the file by zipfile
         return
     if info.file_size > cap:
         raise InputError(f"{what}: member {name} declares {info.file_size} bytes, over the "
-                         f"{safeio.size_text(cap)} limit for {'pickled' if pickled else 'compressed'} members")
+                         f"{safeio.size_text(cap)} limit for {kind} members")
     if info.compress_type == zipfile.ZIP_STORED:
         return
     total = 0
