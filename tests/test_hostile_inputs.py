@@ -182,7 +182,7 @@ CASES = [
      "would give 1000001 nodes, over the limit of 1000000"),
     ("HF num_hidden_layers 1000000", lambda d: (["profile", _hf_config(d / "hf", num_hidden_layers=1_000_000)], None),
      "num_hidden_layers = 1000000 is over mlcost's sanity bound of 1024"),
-    ("HF config.json FIFO", lambda d: (["profile", _fifo(d / "config.json")], None), "config.json"),
+    ("HF config.json FIFO", lambda d: (["profile", _fifo(d / "config.json")], None), "is a FIFO"),
     ("infer: HF num_hidden_layers 1000000", lambda d: (["infer", _hf_config(d / "hf", num_hidden_layers=1_000_000), "--chip",
                                                        "h100", "--prompt-tokens", "8", "--new-tokens", "8"], None),
      "is over mlcost's sanity bound of 1024"),

@@ -41,7 +41,7 @@ def _locate(spec: str | Path) -> tuple[Path, Path]:
         if not (path / "config.json").is_file():
             raise InputError(f"{path}: no config.json in this folder")
         return path, path / "config.json"
-    if path.is_file() and path.name.endswith(".json"):
+    if path.exists() and path.name.endswith(".json"):  # a FIFO or device is refused by the bounded reader
         return path.parent, path
     raise InputError(f"{path}: expected a Hugging Face model folder or its config.json")
 
