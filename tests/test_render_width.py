@@ -123,3 +123,15 @@ def test_user_text_is_never_markup():
     out = layout.render_text([layout.facts([("model", "[bold red]x[/] [link=file:///]y")]),
                               layout.table([layout.Column("name")], [["[red]z[/red]"]], width=80)], 80, color=True)
     assert "[bold red]x[/] [link=file:///]y" in out and "[red]z[/red]" in out
+
+
+def test_markdown_cells_are_escaped_and_names_are_code():
+    from mlcost.render.profile import render_markdown
+    from mlcost.results import MemoryStats, ModuleRow, ParamStats, Profile
+
+    p = Profile(model="a|b", format="torch", backend="torch", params=ParamStats(1, 1), memory=MemoryStats(4),
+                flops_forward=2, macs_forward=1,
+                by_module=(ModuleRow("", "Net", 0, 1, 2, 1), ModuleRow("x", "[Weird]|Type", 1, 1, 2, 1)))
+    md = render_markdown(p)
+    assert md.startswith("## mlcost profile: `a\\|b`")
+    assert "| &nbsp;&nbsp;`x` | \\[Weird\\]\\|Type | 1 | 2 | 1 |" in md  # one cell, no link, no extra column

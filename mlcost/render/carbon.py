@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlcost.render import to_json
 from mlcost.results import CarbonEstimate
 from mlcost.units import format_duration, format_number, format_range
 
@@ -163,13 +162,7 @@ def model_card(est: CarbonEstimate, training_type: str = "pre-training") -> str:
 def render(est: CarbonEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
            quiet: bool = False) -> str:
     """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
-    if fmt == "json":
-        return to_json(est.to_dict())
-    if fmt == "markdown":
-        return render_markdown(est)
-    from mlcost.render import layout
+    from mlcost.render.layout import view
 
-    w = width or layout.width()
-    if quiet:
-        return layout.render_text([layout.paragraph(headline(est))], w)
-    return render_table(est, width=w, explain=explain)
+    return view(est, fmt, markdown=render_markdown, headline=headline, table=render_table, width=width,
+                explain=explain, quiet=quiet)

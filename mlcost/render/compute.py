@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from mlcost.render import to_json
 from mlcost.results import ComputeEstimate
 from mlcost.units import format_duration, format_number, format_range, format_si
 
@@ -19,16 +18,10 @@ BAR_WIDTH = 40
 def render(est: ComputeEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
            quiet: bool = False) -> str:
     """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
-    if fmt == "json":
-        return to_json(est.to_dict())
-    if fmt == "markdown":
-        return render_markdown(est)
-    from mlcost.render import layout
+    from mlcost.render.layout import view
 
-    w = width or layout.width()
-    if quiet:
-        return layout.render_text([layout.paragraph(headline(est))], w)
-    return render_table(est, width=w, explain=explain)
+    return view(est, fmt, markdown=render_markdown, headline=headline, table=render_table, width=width,
+                explain=explain, quiet=quiet)
 
 
 def headline(est: ComputeEstimate) -> str:

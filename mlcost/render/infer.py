@@ -1,7 +1,6 @@
 """Render an InferenceEstimate (mlcost infer): a table for people, JSON (schema mlcost.infer/1), Markdown."""
 from __future__ import annotations
 
-from mlcost.render import to_json
 from mlcost.render.roofline import format_seconds
 from mlcost.results import InferenceEstimate
 from mlcost.units import format_bytes, format_si
@@ -12,16 +11,10 @@ FORMATS = ("table", "json", "markdown")
 def render(est: InferenceEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
            quiet: bool = False) -> str:
     """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
-    if fmt == "json":
-        return to_json(est.to_dict())
-    if fmt == "markdown":
-        return render_markdown(est)
-    from mlcost.render import layout
+    from mlcost.render.layout import view
 
-    w = width or layout.width()
-    if quiet:
-        return layout.render_text([layout.paragraph(headline(est))], w)
-    return render_table(est, width=w, explain=explain)
+    return view(est, fmt, markdown=render_markdown, headline=headline, table=render_table, width=width,
+                explain=explain, quiet=quiet)
 
 
 def headline(est: InferenceEstimate) -> str:
@@ -78,7 +71,9 @@ def render_table(est: InferenceEstimate, *, width: int = 80, explain: bool = Fal
 
 
 def render_markdown(est: InferenceEstimate) -> str:
-    lines = [f"## mlcost infer: `{est.model}` on {est.chip['name']}", "", "| | |", "|---|---|"]
-    lines += ["| **" + k + "** | " + v.replace("|", "\\|") + " |" for k, v in rows(est)]
-    lines += ["", "### Assumptions", ""] + [f"- {a}" for a in est.assumptions]
+    from mlcost.render import markdown as md
+
+    lines = [f"## mlcost infer: {md.code(est.model)} on {md.escape(est.chip['name'])}", ""]
+    lines += md.table(["", ""], [[f"**{k}**", md.escape(v)] for k, v in rows(est)], raw=True)
+    lines += ["", "### Assumptions", ""] + md.bullets(est.assumptions)
     return "\n".join(lines) + "\n"

@@ -41,6 +41,9 @@ def width(stream: Any = None) -> int:
     return DEFAULT_WIDTH
 
 
+terminal_width = width  # for functions whose own WIDTH argument hides width()
+
+
 def text(value: Any, style: str | None = None):
     """VALUE as rich Text: literal characters, never markup, and escaped as terminal text
     (mlcost.render.escape.plain: no control character, no workflow command)."""
@@ -180,6 +183,22 @@ def render_text(parts: Iterable[Any], width: int, color: bool = False, gap: bool
         con.print(part)
         first = False
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
+
+
+def view(result: Any, fmt: str, *, markdown: Any, headline: Any, table: Any, width: int | None = None,
+         explain: bool = False, quiet: bool = False) -> str:
+    """The one dispatch of an estimate's renderer: FMT json (``result.to_dict()``), markdown (MARKDOWN(result)),
+    else the terminal view at WIDTH: HEADLINE(result) with QUIET, TABLE(result, width=, explain=) otherwise."""
+    from mlcost.render import to_json
+
+    if fmt == "json":
+        return to_json(result.to_dict())
+    if fmt == "markdown":
+        return markdown(result)
+    w = width or terminal_width()
+    if quiet:
+        return render_text([paragraph(headline(result))], w)
+    return table(result, width=w, explain=explain)
 
 
 def cell_width(line: str) -> int:

@@ -341,39 +341,37 @@ def render_csv(profile: Profile) -> str:
     return buf.getvalue()
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    esc = [[str(c).replace("|", "\\|") for c in r] for r in rows]
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return out + ["| " + " | ".join(r) + " |" for r in esc]
-
-
 def render_markdown(profile: Profile, depth: int = 2) -> str:
-    lines = [f"## mlcost profile: `{profile.model}`", ""]
-    lines += _md_table(["", ""], [[f"**{k}**", v] for k, v in _summary(profile)])
+    """For a pull-request comment: names in code spans, every other cell escaped (mlcost.render.markdown)."""
+    from mlcost.render import markdown as md
+
+    lines = [f"## mlcost profile: {md.code(profile.model)}", ""]
+    lines += md.table(["", ""], [[f"**{k}**", md.escape(v)] for k, v in _summary(profile)], raw=True)
     view = _module_view(profile, depth)
     if view:
         lines += ["", f"### Modules (depth ≤ {depth})", ""]
         backward = any(r.flops_backward is not None for r, _, _ in view)  # --training: the measured backward too
-        lines += _md_table(["module", "type", "params", "FLOPs", "MACs"] + (["backward FLOPs"] if backward else []),
-                           [["&nbsp;" * 2 * r.depth + (f"`{name}`" if r.name else "(root)"), r.type, _n(r.params),
-                             _n(r.flops), _n(r.macs)] + ([_n(r.flops_backward)] if backward else [])
-                            for r, name, _ in view])
+        lines += md.table(["module", "type", "params", "FLOPs", "MACs"] + (["backward FLOPs"] if backward else []),
+                          [["&nbsp;" * 2 * r.depth + (md.code(name) if r.name else "(root)"), md.escape(r.type),
+                            _n(r.params), _n(r.flops), _n(r.macs)] + ([_n(r.flops_backward)] if backward else [])
+                           for r, name, _ in view], align="llrrr" + ("r" if backward else ""), raw=True)
     if profile.by_operator:
         lines += ["", "### Operators (rows sum to the forward total)", ""]
-        lines += _md_table(["operator", "calls", "FLOPs", "MACs", "backward FLOPs"],
-                           [[f"`{o.op}`", _n(o.calls), _n(o.flops), _n(o.macs), _n(o.flops_backward)]
-                            for o in profile.by_operator])
+        lines += md.table(["operator", "calls", "FLOPs", "MACs", "backward FLOPs"],
+                          [[md.code(o.op), _n(o.calls), _n(o.flops), _n(o.macs), _n(o.flops_backward)]
+                           for o in profile.by_operator], align="lrrrr", raw=True)
     if profile.roofline:
         from mlcost.render import roofline as rr
 
-        lines += rr.markdown(profile.roofline, depth, _md_table)
+        lines += rr.markdown(profile.roofline, depth, md.table)
     lines += ["", "### Unsupported operators (not counted)", ""]
     if profile.unsupported_ops:
-        lines += _md_table(["operator", "module", "count"],
-                           [[f"`{u.op}`", f"`{u.module}`" if u.module else "(root)", _n(u.count)] for u in profile.unsupported_ops])
+        lines += md.table(["operator", "module", "count"],
+                          [[md.code(u.op), md.code(u.module) if u.module else "(root)", _n(u.count)]
+                           for u in profile.unsupported_ops], align="llr", raw=True)
     else:
         lines.append("None.")
     if profile.assumptions:
-        lines += ["", "### Assumptions", ""] + [f"- {a}" for a in profile.assumptions]
-    lines += ["", "### Conventions", ""] + [f"- **{k}**: {v}" for k, v in _conventions(profile)]
+        lines += ["", "### Assumptions", ""] + md.bullets(profile.assumptions)
+    lines += ["", "### Conventions", ""] + [f"- **{k}**: {md.escape(v)}" for k, v in _conventions(profile)]
     return "\n".join(lines) + "\n"
