@@ -7,7 +7,6 @@ and ``warn_at`` are fractions (``"5%"`` == 0.05).  The config locator (file, lin
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -99,8 +98,6 @@ def _fmt(metric: str, value: float | int | None) -> str:
 def _pct(change: float | None) -> str:
     if change is None:
         return "—"
-    if math.isinf(change):
-        return "+inf%"
     return f"{change * 100:+.2f}%"
 
 
