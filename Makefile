@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test test-min install install-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,21 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The suite on the lowest versions pyproject.toml declares (constraints-min.txt), in a venv of its own.
+# torch stays the CPU 2.13.0 of constraints.txt: its declared floor comes from the APIs used, not from a run.
+VENV_MIN := .venv-min
+
+$(VENV_MIN)/bin/python:
+	$(PYTHON) -m venv $(VENV_MIN)
+
+test-min: $(VENV_MIN)/bin/python
+	$(VENV_MIN)/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -c constraints-min.txt -e '.[test]'
+	$(VENV_MIN)/bin/python -m pip check
+	$(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider
+
 bench: install-test
 	$(PIP) -e '.[bench]'
 	$(BIN)/python bench/profile.py
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) dist build .pytest_cache
