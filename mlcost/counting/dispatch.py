@@ -16,6 +16,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.module_tracker import ModuleTracker
 
 from mlcost.counting import bytes as _bytes
+from mlcost.counting import lazy_dynamo
 from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
 from mlcost.counting import fused as _fused
 from mlcost.counting.storage import StorageTracker
@@ -42,6 +43,19 @@ class PhaseCounts:
         for m in modules:
             self.mod_macs[m] += macs
             self.mod_flops[m] += 2 * macs + other
+
+
+def _leaves(x) -> list:
+    """The tensors in an aten call's arguments or result (a tensor, nested tuples/lists, a kwargs dict):
+    what pytree's tree_flatten finds among them, without its generic per-node machinery (it ran several
+    times per dispatched op)."""
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [t for v in x for t in ((v,) if isinstance(v, torch.Tensor) else _leaves(v))]
+    if isinstance(x, dict):
+        return _leaves(list(x.values()))
+    return []
 
 
 def _ts(v):
@@ -93,6 +107,14 @@ class CountingMode(TorchDispatchMode):
         self._cache: dict = {}
         self.owner: str | None = None  # backward: the whole function whose autograd node is running
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """False: run __torch_dispatch__ as plain Python.  TorchDispatchMode otherwise wraps it in
+        torch._disable_dynamo, whose first call imports torch._dynamo (~1 s, with sympy) only to keep
+        torch.compile out of a mode that never runs under it.  The hook is torch's own documented opt-out
+        (TorchDispatchMode._should_skip_dynamo); where a torch lacks it, it is unused and nothing changes."""
+        return False
+
     def modules(self) -> list[str]:
         """The running module and all its ancestors: a subtree's count always covers its children's, even
         where torch's tracker lost a parent (a module called twice: its second call's backward pops it)."""
@@ -126,6 +148,7 @@ class CountingMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        outs_t = None
         if self.phase is not None and not self.suppress:
             hit = self._cache.get(func)
             if hit is None:
@@ -134,16 +157,17 @@ class CountingMode(TorchDispatchMode):
             if self.owner is not None:  # a whole function's backward files under its forward's row
                 op = self.owner
             if formula is None or formula.__name__ != "_zero" or op in LISTED_FREE:  # embedding: a 0-cost row
-                outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-                self.record(op, formula, _schema_args(func, args, kwargs), outs)
+                outs_t = _leaves(out)
+                self.record(op, formula, _schema_args(func, args, kwargs), [_ts(t) for t in outs_t])
             elif not getattr(func, "is_view", False) and op not in _bytes.VIEW_OPS:  # a copy: 0 FLOPs, bytes moved
-                outs = [_ts(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-                self.record_bytes(op, _schema_args(func, args, kwargs), outs)
-        self._track(args, kwargs, out)
+                outs_t = _leaves(out)
+                self.record_bytes(op, _schema_args(func, args, kwargs), [_ts(t) for t in outs_t])
+        self._track(args, kwargs, out, outs_t)
         return out
 
-    def _track(self, args, kwargs, out) -> None:
-        self.storage.add_outputs(tree_flatten((args, kwargs))[0], tree_flatten(out)[0])
+    def _track(self, args, kwargs, out, outs: list | None = None) -> None:
+        # OUTS: the result's tensors, when __torch_dispatch__ already found them
+        self.storage.add_outputs(_leaves((args, kwargs)), outs if outs is not None else _leaves(out))
 
     @property
     def peak(self) -> int:
@@ -274,7 +298,7 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
     param_ids = _storage_ids(weights)
     backward = step = recompute = ckpt_info = None
     fwd = mode.phase
-    with tracker, mode, WholeFunctions(mode):
+    with lazy_dynamo.deferred(), tracker, mode, WholeFunctions(mode):
         amp = None
         if precision == "amp":
             from mlcost.counting.autocast import forward_under
