@@ -55,7 +55,7 @@ def _worker(tool: str, model: str) -> dict:
     import torch
 
     # Import the tool first, so the timed part and the RSS growth are the counting, not the imports.
-    for name in {"mlcost": ["mlcost.counting", "mlcost.formats.torch_entry", "fvcore.nn"], "fvcore": ["fvcore.nn"],
+    for name in {"mlcost": ["mlcost.counting", "mlcost.formats.torch_entry"], "fvcore": ["fvcore.nn"],
                  "flopcounter": ["torch.utils.flop_counter"], "ptflops": ["ptflops"], "thop": ["thop"],
                  "torchinfo": ["torchinfo"]}.get(tool, []):
         importlib.import_module(name)

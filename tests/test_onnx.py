@@ -105,6 +105,9 @@ def test_convnet_dynamo_export_tree_and_fused_bn(tmp_path):
     assert p.flops_forward == q.flops_forward - 8 * 8 * 8 * (2 + 2)  # eval BN 2/element + affine 2, on 8x8x8
     assert any("1 BatchNorm layer(s) were folded" in a and "16 parameters" in a and "2048 FLOPs" in a for a in p.assumptions)
     rows = {r.name: r for r in p.by_module}
+    # the fused node carries the BatchNorm's name scope; its MACs and (fused) weights are the convolution's
+    assert rows["conv"].macs == 8 * 8 * 8 * 3 * 3 * 3 and rows["conv"].params == 3 * 8 * 9 + 8
+    assert "bn" not in rows  # folded away: nothing of it is left in the graph (the assumption says so)
     assert rows["up"].macs == 8 * 4 * 4 * 4 * 2 * 2 and rows["up"].params == 8 * 4 * 4 + 4
     assert rows["fc"].macs == 4 * 2 and rows["fc"].params == 4 * 2 + 2
     assert_rows_sum(p)

@@ -128,6 +128,19 @@ def _folded_bn(node: Any, model: Any) -> str | None:
     return None
 
 
+def _fused_module(node: Any, tensors: dict) -> str:
+    """The convolution's module for a Conv that onnxscript fused with the BatchNorm after it: the dynamo
+    exporter hands the fused node the BatchNorm's name scope, but its weight is still the convolution's
+    initializer ('conv.weight' -> 'conv').  '' when the node is no such fusion."""
+    if "FuseBatchNormInto" not in _rewrites(node) or len(node.input) < 2:
+        return ""
+    weight = node.input[1]
+    t = tensors.get(weight)
+    if t is None or t.source != "initializer" or not weight.endswith(".weight") or len(weight) > 1000:
+        return ""
+    return weight[: -len(".weight")]
+
+
 def _shape_of(value: Any) -> tuple[int, ...] | None:
     if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
         return None
@@ -213,7 +226,7 @@ def count_graph(model: Any, onnx: Any, data_graph: Any = None) -> Counted:
     for node in graph.node:
         op = node.op_type
         domain = node.domain if node.domain not in ("", "ai.onnx") else ""
-        mod = node_module(node)
+        mod = _fused_module(node, tensors) or node_module(node)
         if mod not in per_module:
             order.append(mod)
         per_module[mod]
