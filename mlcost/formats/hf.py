@@ -1,9 +1,12 @@
 """Hugging Face model folders (or their config.json): build on the meta device, count, cross-check.
 
 The model is built from its config alone (``from_config`` under ``torch.device("meta")``): no weights
-are read or downloaded, so a 70B model builds in seconds.  Inputs are ``input_ids`` of shape
-(batch_size, seq_len) (plus ``decoder_input_ids`` of the same shape for encoder-decoders); defaults
-are batch 1 and seq_len = min(512, max_position_embeddings).  Counts are in FLOPs (1 MAC = 2 FLOPs).
+are read or downloaded, so a 70B model builds in seconds.  Inputs are what the model's main input needs
+(``input_names``): ``input_ids`` of (batch_size, seq_len), default batch 1 and seq_len = min(512,
+max_position_embeddings); ``pixel_values`` from the (vision) config's num_channels and image_size;
+``input_features`` (num_mel_bins x 2 * max_source_positions) for speech encoders; both ids and pixels for a
+dual encoder (CLIP); ``decoder_input_ids`` for encoder-decoders.  ``--input-shape`` sets them in that order.
+Counts are in FLOPs (1 MAC = 2 FLOPs).
 """
 from __future__ import annotations
 
