@@ -41,6 +41,19 @@ FALLBACK = textwrap.dedent('''
 ''')
 
 
+SUBMODULE = textwrap.dedent('''
+    import sys, torch
+    from mlcost.counting import lazy_dynamo
+
+    with lazy_dynamo.deferred():  # a submodule import needs the real package: it is imported
+        import torch._dynamo.external_utils
+        assert torch._dynamo.external_utils.is_compiling() is False
+    assert sys.modules["torch._dynamo"] is torch.__dict__["_dynamo"]
+    assert type(sys.modules["torch._dynamo"]).__name__ == "module"
+    print("ok")
+''')
+
+
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
 
@@ -51,5 +64,6 @@ def test_meta_count_without_dynamo_is_identical_and_leaves_no_trace():
 
 
 def test_other_uses_of_dynamo_get_the_real_module():
-    r = _run(FALLBACK)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    for script in (FALLBACK, SUBMODULE):
+        r = _run(script)
+        assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -37,7 +37,8 @@ class _StandIn(types.ModuleType):
         return self._real().disable(fn, recursive, *args, wrapping=wrapping, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        # __path__: importing a submodule (torch._dynamo.external_utils) needs the real package
+        if name.startswith("__") and name not in ("__path__", "__file__"):
             raise AttributeError(name)
         return getattr(self._real(), name)
 
