@@ -6,8 +6,8 @@ kernel "never compile this" (``torch._dynamo.disable(fn, recursive, wrapping=Fal
 kernel as ``__dynamo_disable``).  A count never runs under torch.compile, so during ``deferred()`` a
 stand-in module answers that one call with the kernel itself, unchanged.  On exit everything is undone:
 the cached marks are deleted (the next call outside makes the real ones) and the stand-in leaves
-sys.modules.  Anything else asked of torch._dynamo meanwhile (a model checking ``is_compiling``, another
-``disable`` call) imports the real module and is answered by it, so no behaviour changes; where
+sys.modules.  Anything else asked of torch._dynamo meanwhile (a model checking ``is_compiling``, torch.optim
+in a training step, a submodule import) imports the real module and is answered by it, so no behaviour changes; where
 torch._dynamo is already imported, nothing is done at all.
 """
 from __future__ import annotations
