@@ -226,3 +226,15 @@ def test_profile_dot_names_the_folder(cli, tmp_path, monkeypatch):
     write_st(folder / "model.safetensors", {"w": ("F32", (2,))})
     monkeypatch.chdir(folder)
     assert cli("profile", ".", "-f", "json").json()["model"] == "my-ckpt"
+
+
+def test_transformers_warnings_become_assumptions(cli, tmp_path):
+    """transformers warns that GPT-2's default bos/eos ids (50256) lie outside a 64-token vocabulary: the
+    warning is the profile's assumption, stderr stays empty (and an error stays one line)."""
+    cfg = {k: v for k, v in GPT2_TINY.items() if k not in ("bos_token_id", "eos_token_id")}
+    r = cli("profile", _hf(tmp_path / "g", cfg), "-f", "json")
+    assert r.exit_code == 0 and r.stderr == ""
+    warned = [a for a in r.json()["assumptions"] if a.startswith("transformers warned:")]
+    assert any("bos_token_id" in a and "50256" in a for a in warned), warned
+    bad = _hf(tmp_path / "b", {**cfg, "architectures": 5})
+    assert one_error_line(cli("profile", bad)) == "mlcost: error: config.json: 'architectures' must be a list of class names, found 5"

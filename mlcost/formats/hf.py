@@ -11,8 +11,9 @@ Counts are in FLOPs (1 MAC = 2 FLOPs).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mlcost import limits
 from mlcost.errors import InputError, UnsafeFileError, UsageError, import_optional
@@ -55,8 +56,37 @@ def read_config_json(cfg: Path) -> dict[str, Any]:
     return raw
 
 
-def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any, dict[str, Any], Path]:
-    """(transformers config, raw config JSON, folder); offline, and no remote code unless trusted."""
+@contextmanager
+def transformers_warnings(into: list[str] | None) -> Iterator[None]:
+    """transformers' log warnings while mlcost reads a config or builds/runs its model go into INTO (the
+    profile's assumptions) instead of stderr, where they broke the one-line error rule (and, under a test
+    runner, hit a closed stream).  Scoped: the "transformers" logger's handlers are restored on exit.
+    INTO None: nothing is changed.  Call after transformers is imported (its logger is configured then)."""
+    import logging
+
+    if into is None:
+        yield
+        return
+    log = logging.getLogger("transformers")
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if len(into) < 8:
+                msg = " ".join(record.getMessage().split())
+                into.append(f"transformers warned: {msg[:300]}")
+
+    saved = (log.handlers[:], log.propagate)
+    log.handlers, log.propagate = [_Keep(logging.WARNING)], False
+    try:
+        yield
+    finally:
+        log.handlers, log.propagate = saved
+
+
+def load_config(spec: str | Path, trust_remote_code: bool = False,
+                warnings: list[str] | None = None) -> tuple[Any, dict[str, Any], Path]:
+    """(transformers config, raw config JSON, folder); offline, and no remote code unless trusted.
+    WARNINGS: a list that collects transformers' warnings (see ``transformers_warnings``)."""
     folder, cfg_path = _locate(spec)
     raw = read_config_json(cfg_path)
     if "auto_map" in raw and not trust_remote_code:
@@ -71,7 +101,9 @@ def load_config(spec: str | Path, trust_remote_code: bool = False) -> tuple[Any,
     try:
         # a file not named config.json (passed with --as hf) is read as given
         target = str(folder) if cfg_path.name == "config.json" else str(cfg_path)
-        config = transformers.AutoConfig.from_pretrained(target, local_files_only=True, trust_remote_code=trust_remote_code)
+        with transformers_warnings(warnings):
+            config = transformers.AutoConfig.from_pretrained(target, local_files_only=True,
+                                                             trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001 -- transformers/huggingface_hub validate with their own exception types
         raise InputError(f"{cfg_path}: transformers rejects this config: {reason(exc)}") from exc
     amap = getattr(config, "attribute_map", {}) or {}  # standard name -> this model's own name (GPT-2: hidden_size -> n_embd)
@@ -336,9 +368,15 @@ def cross_check(model: Any, folder: Path) -> tuple[dict[str, Any] | None, list[s
 
 def profile_file(spec: str | Path, opts: Any) -> Profile:
     """Profile a Hugging Face folder or config.json (format 'hf'): meta build, counted forward, cross-check."""
+    warned: list[str] = []
+    config, raw, folder = load_config(spec, opts.trust_remote_code, warned)  # checked (bounds, auto_map) before torch loads
+    with transformers_warnings(warned):
+        return _profile_config(config, folder, opts, warned)
+
+
+def _profile_config(config: Any, folder: Path, opts: Any, warned: list[str]) -> Profile:
     from dataclasses import replace
 
-    config, raw, folder = load_config(spec, opts.trust_remote_code)  # checked (bounds, auto_map) before torch loads
     torch = import_optional("torch", "hf", "Hugging Face models")
     model, cls_name, notes = build_model(config, opts.precision, opts.training, getattr(opts, "attn", None))
     kwargs, inputs, input_notes = make_inputs(torch, config, opts, model)
@@ -364,7 +402,8 @@ def profile_file(spec: str | Path, opts: Any) -> Profile:
         details["moe"] = moe_details
         params = replace(params, active=moe_details["params_active"])
         extra = moe_notes + extra
-    return replace(prof, model=name, format="hf", params=params, details=details, assumptions=tuple(prof.assumptions) + tuple(extra))
+    return replace(prof, model=name, format="hf", params=params, details=details,
+                   assumptions=tuple(prof.assumptions) + tuple(extra) + tuple(warned))
 
 
 def kv_cache_details(config: Any, cls_name: str, model: Any, inputs: tuple[InputSpec, ...], opts: Any) -> dict | None:
