@@ -4,10 +4,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -63,27 +61,45 @@ def edit_json_member(src: Path, rel: str, edit) -> bytes:
     return json.dumps(data).encode()
 
 
+# Runs `python -m mlcost ARGS` as a grandchild forked from this small launcher, so its peak RSS (wait4) starts
+# from the launcher's few MiB: a child forked straight from pytest inherits pytest's high-water mark (Linux carries
+# the old address space's peak across exec), and the bound would then measure whichever tests ran before.
+_LAUNCHER = """
+import os, resource, sys
+limit, report, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "mlcost", *args])
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as fh:
+    fh.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss * 1024}")
+"""
+
+
 def run_bounded(args: list[str], cwd: Path, env: dict | None = None, timeout: float = TIME_LIMIT_S):
     """`python -m mlcost ARGS` in CWD under an address-space cap (RLIMIT_AS) and a timeout.
 
-    Returns (exit code, stdout, stderr, seconds, peak RSS in bytes of that child alone, from wait4)."""
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    Returns (exit code, stdout, stderr, seconds, peak RSS in bytes of that run alone, from wait4)."""
+    import signal
+    import tempfile
 
     full_env = {**os.environ, "MLCOST_DEBUG": "", "HOME": str(cwd), **(env or {})}
     full_env.pop("GITHUB_STEP_SUMMARY", None) if "GITHUB_STEP_SUMMARY" not in (env or {}) else None
-    start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "mlcost", *args], cwd=cwd, env=full_env, preexec_fn=limit,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    try:
-        out, err = proc.stdout.read(), proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out.decode(), err.decode(), time.monotonic() - start, usage.ru_maxrss * 1024
+    with tempfile.TemporaryDirectory(prefix="mlcost-hostile-") as tmp:
+        report = Path(tmp) / "report"
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(MEMORY_LIMIT_BYTES), str(report), *args],
+                                cwd=cwd, env=full_env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the run it forked
+            out, err = proc.communicate()
+        seconds = time.monotonic() - start
+        code, rss = (int(x) for x in report.read_text().split()) if report.exists() else (-signal.SIGKILL, 0)
+    return code, out.decode(), err.decode(), seconds, rss
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
