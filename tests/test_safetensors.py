@@ -158,6 +158,8 @@ def _raw(path: Path, header: bytes, payload: int, length: int | None = None) -> 
         (b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', 8, None, "gap"),
         (b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', 9, None, "cover 4 of the 9"),
         (b'{"__metadata__": {"a": 1}}', 0, None, "__metadata__"),
+        (b'{"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 4]}}', 4, None, "not valid JSON.*NaN"),
+        (b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 1e999]}}', 4, None, "not valid JSON.*1e999"),
     ],
 )
 def test_malformed_headers(tmp_path, header, payload, length, message):

@@ -10,7 +10,6 @@ Counts are elements (parameters) and bytes; there is no graph, so FLOPs stay ``N
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import struct
@@ -20,7 +19,7 @@ from typing import Any
 
 from mlcost import limits, safeio
 from mlcost.errors import InputError
-from mlcost.jsonfile import read_json_object
+from mlcost.jsonfile import loads as json_loads, read_json_object
 from mlcost.results import MemoryStats, ModuleRow, ParamStats, Profile
 
 # Same cap as the safetensors crate (MAX_HEADER_SIZE = 100_000_000 bytes).
@@ -93,10 +92,10 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], int, int]:
     if len(raw) != n:
         raise InputError(f"{path}: truncated safetensors header ({len(raw)} of {n} bytes)")
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json_loads(raw.decode("utf-8"))  # NaN, inf and absurd magnitudes refused as everywhere
     except UnicodeDecodeError:
         raise InputError(f"{path}: safetensors header is not UTF-8") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, a non-finite or absurd number
         raise InputError(f"{path}: safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise InputError(f"{path}: safetensors header must be a JSON object, found {type(header).__name__}")
