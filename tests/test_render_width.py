@@ -94,6 +94,17 @@ def test_compute_carbon_check_reference_fit(width, tmp_path):
         assert widest(out) <= width, out
 
 
+def test_compute_trend_chart_is_one_line_per_run():
+    """The chart's rows are real lines (each escaped on its own), not one string whose newlines escaping
+    turned into a visible backslash-n and the width then wrapped."""
+    out = at(80, "compute", "--gpu", "h100", "--count", "64", "--hours", "1h30m")
+    assert "\\n" not in out
+    lines = out.splitlines()
+    row = next(line for line in lines if line.startswith("AlexNet 2012"))
+    assert row.split()[-1] == "0.0054" and "▇" in row  # name, bar and value on the one line
+    assert any(line.startswith("► this run") and "█" in line for line in lines)
+
+
 def test_reference_table_names_the_columns_it_leaves_out():
     out = at(80, "reference", "hardware")
     assert "more columns: aliases, source, notes" in out and "not shown:" in out

@@ -97,7 +97,7 @@ def parts(est: ComputeEstimate, width: int = 80, *, explain: bool = False) -> li
         layout.facts(((k.replace("  ", "· ", 1) if k.startswith("  ") else k, v) for k, v in _rows(est)),
                      title="mlcost compute: training compute"),
         layout.titled("AI and Compute headline results and runs since 2019 vs this run (pfs-days, log)",
-                      layout.text("\n".join(chart))) if chart else None,
+                      layout.lines(chart)) if chart else None,
         *assumption_notes(est.assumptions, explain, width),
     ]
 

@@ -56,6 +56,14 @@ def text(value: Any, style: str | None = None):
     return Text("—" if value is None else plain(value), style=style or "")
 
 
+def lines(values: Iterable[Any]):
+    """Several VALUES as one rich Text, one per line, each escaped as ``text`` escapes it (a newline inside
+    one value stays visible as \\n; the lines themselves are real line breaks)."""
+    from rich.text import Text
+
+    return Text("\n").join(text(v) for v in values)
+
+
 @dataclass(frozen=True)
 class Column:
     """A table column.  ``priority`` 0 is always shown; higher numbers are dropped first when the
