@@ -70,6 +70,12 @@ class Accelerator:
     source: str = ""
     notes: str = ""
 
+    @property
+    def memory_bytes(self) -> int | None:
+        """Device memory in bytes, reading memory_gb as GiB: HBM stacks come in powers of two, so an "80 GB"
+        A100 holds 80 GiB (nvidia-smi: 81,920 MiB; an "80 GB" H100 81,559 MiB).  None when not published."""
+        return int(self.memory_gb * (1 << 30)) if self.memory_gb else None
+
     def peak_flops(self, precision: str | None = None) -> tuple[float, str]:
         """(peak FLOP/s, precision used).  ``None`` picks the chip's default precision."""
         precision = (precision or self.default_precision).lower()

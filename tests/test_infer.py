@@ -51,6 +51,8 @@ def test_llama_kv_cache_and_decode_floor_by_hand(llama):
     assert d["schema"] == "mlcost.infer/1" and d["fits"] is True
     assert d["prefill"]["seconds_floor"] > 0 and d["decode"]["seconds_per_token_floor"] == floor
     assert d["memory"]["peak_bytes"] == d["memory"]["weights_bytes"] + d["kv_cache_bytes"] + d["memory"]["activations_peak_bytes"]
+    # hardware.csv's 80 (GB) read as GiB, the one reading profile's memory.fits uses too
+    assert d["memory"]["chip_memory_bytes"] == 80 * 2**30 == 85_899_345_920
     per_m = d["seconds_per_million_tokens"]
     assert per_m == pytest.approx(est.request_seconds / 64 * 1e6)
     assert d["energy_kwh_per_million_tokens"] > 0 and d["co2e_g_per_million_tokens"] > 0

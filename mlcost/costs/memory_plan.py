@@ -20,7 +20,6 @@ from mlcost.errors import UsageError
 from mlcost.results import Profile
 
 WEIGHT_DTYPE_BYTES = {"fp32": 4, "bf16": 2, "int8": 1, "int4": 0.5}
-_GIB = 1 << 30
 
 
 def largest_layer(prof: Profile) -> dict[str, Any] | None:
@@ -90,7 +89,7 @@ def _fits(prof: Profile, chip: str, kv_bytes: int | None, per_gpu: int | None) -
     if not acc.memory_gb:
         return None, f"memory.fits: {acc.name} has no memory capacity in reference_data/hardware.csv"
     m = prof.memory
-    capacity = int(acc.memory_gb * _GIB)
+    capacity = acc.memory_bytes
     if prof.training and m.training_peak_bytes is not None:
         needed, what = (per_gpu, "per-GPU training step peak") if per_gpu is not None else (m.training_peak_bytes, "training step peak")
     else:
