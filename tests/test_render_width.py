@@ -105,6 +105,25 @@ def test_compute_trend_chart_is_one_line_per_run():
     assert any(line.startswith("► this run") and "█" in line for line in lines)
 
 
+def test_a_table_that_only_fits_by_wrapping_keeps_its_last_column_whole():
+    """The training module table of a Llama-7B shape at 80 columns: its narrowest measurement (74) fits, yet
+    rich, once it has wrapped the names, pinned them at their min_width and cropped every column evenly:
+    'share' came out as 'shar' and '100.0%' as '100.0'.  A column is dropped (and named) instead."""
+    from mlcost.render.layout import Column, num, render_text, table
+
+    cols = [Column("module", wrap=True), Column("type", priority=2, wrap=True), num("params"), num("FLOPs"),
+            num("MACs", priority=3), num("bwd FLOPs", priority=1), num("share", priority=1)]
+    rows = [["(root)", "Llama", "6.74 G", "1.7 T", "850 G", "3.4 T", "100.0%"],
+            ["├─ layers", "ModuleList", "6.48 G", "1.67 T", "833 G", "3.33 T", "98.0%"],
+            ["│  └─ 0–31 ×32 (each)", "Block", "202 M", "52.1 G", "26 G", "104 G", "3.1%"],
+            ["└─ output", "Linear", "131 M", "33.6 G", "16.8 G", "67.1 G", "2.0%"]]
+    out = render_text([table(cols, rows, width=80)], 80)
+    assert widest(out) <= 80
+    header = out.splitlines()[0].split()
+    assert header == ["module", "type", "params", "FLOPs", "bwd", "FLOPs", "share"], out
+    assert "100.0%" in out and "│  └─ 0–31 ×32 (each)" in out and "not shown: MACs" in out
+
+
 def test_reference_table_names_the_columns_it_leaves_out():
     out = at(80, "reference", "hardware")
     assert "more columns: aliases, source, notes" in out and "not shown:" in out

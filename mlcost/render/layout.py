@@ -106,6 +106,25 @@ def _build(columns: Sequence[Column], rows: Sequence[Sequence[Any]], keep: Seque
     return t
 
 
+def _renders_whole(columns: Sequence[Column], rows: Sequence[Sequence[Any]], keep: Sequence[int], width: int) -> bool:
+    """Whether the table of columns KEEP fits WIDTH with only its wrapping columns wrapped: its narrowest
+    measurement fits, and a real render keeps every header and every unwrapped cell whole.  The measurement
+    alone is not enough: after collapsing the wrapping columns rich re-measures them at their min_width and
+    then crops the table evenly, so a last column could lose characters ("share" printed as "shar")."""
+    t = _build(columns, rows, keep)
+    if _measure(t)[0] > width:
+        return False
+    out = render_text([t], width, gap=False)
+    lines = out.splitlines()
+    header = lines[0] if lines else ""
+    for i in keep:
+        if columns[i].wrap or columns[i].fixed:
+            continue
+        if columns[i].header not in header or any(str(r[i]) not in out for r in rows):
+            return False
+    return True
+
+
 def _measure(renderable: Any) -> tuple[int, int]:
     """(narrowest, natural) width of RENDERABLE, unclamped (rich clamps a measurement to the console)."""
     from rich.console import Console
@@ -129,7 +148,7 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[Any]], *, width: in
     body = variants[-1]
     keep = everything
     for level in sorted({c.priority for c in columns if c.priority > 0}, reverse=True):
-        if _measure(_build(columns, body, keep))[0] <= width:
+        if _renders_whole(columns, body, keep, width):
             break
         keep = [i for i in keep if columns[i].priority < level]
     dropped = [columns[i].header for i in everything if i not in keep]
