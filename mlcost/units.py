@@ -193,6 +193,21 @@ def require_positive(value: float, what: str, *, allow_zero: bool = False, integ
     return value
 
 
+#: The largest size along one axis mlcost accepts (a batch, a token count, GPUs, a tensor dimension): far above
+#: any real one, and small enough that a product of a few stays inside torch's int64 sizes (a batch of 1e27
+#: fails torch's shape unpacking instead of being refused by name).
+MAX_SIZE = 2**31 - 1
+
+
+def require_size(value: object, what: str) -> int:
+    """A whole number from 1 to MAX_SIZE (a batch, tokens, GPUs, a tensor dimension), else one clear line."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
+        shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) and abs(value) > 10**20 \
+            else repr(value)
+        raise UsageError(f"{what} must be a whole number from 1 to {MAX_SIZE:,}, got {shown}")
+    return value
+
+
 def round_sig(value: float, digits: int = 3) -> float:
     """VALUE rounded to DIGITS significant digits (999.7 -> 1000.0): the basis for choosing a prefix."""
     return float(f"{value:.{digits}g}") if value else 0.0

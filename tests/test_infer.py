@@ -83,6 +83,16 @@ def test_cli_infer_bad_input_is_one_line(args, needle):
     assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("option", ["--batch", "--prompt-tokens", "--new-tokens"])
+def test_cli_infer_huge_size_is_refused_by_name(llama, option):
+    # a batch of 1e27 reached torch.zeros and overflowed its int64 sizes: exit 70, 'internal error'
+    sizes = {"--batch": "1", "--prompt-tokens": "8", "--new-tokens": "2", option: str(10**27)}
+    r = run_cli("infer", llama, "--chip", "h100", *[x for kv in sizes.items() for x in kv])
+    assert r.exit_code == 2, (r.exit_code, r.stderr)
+    assert r.stderr.strip() == (f"mlcost: error: {option} must be a whole number from 1 to 2,147,483,647, "
+                                "got an integer of 28 digits")
+
+
 def test_gguf_header_becomes_a_llama_decoder(tmp_path):
     pytest.importorskip("gguf")
     pytest.importorskip("transformers")

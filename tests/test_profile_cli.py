@@ -268,3 +268,28 @@ def test_identical_numbered_blocks_fold_into_one_row_in_table_and_markdown(cli):
     data = cli("profile", spec, "--format", "json").json()
     rows = {r["name"]: r for r in data["by_module"]}
     assert rows["layers.0"]["flops"] == rows["layers.1"]["flops"] > 0 and "layers.1.attention" in rows
+
+
+@pytest.mark.parametrize("args, message", [
+    # a batch of 1e19 reached torch.zeros and overflowed its int64 sizes (exit 70, 'internal error'); a KV cache
+    # at 1e33 tokens and 1e26 GPUs were accepted past the 1e30 bound every option keeps
+    (["--batch-size", str(10**19)], "--batch-size must be a whole number from 1 to 2,147,483,647, "
+                                    "got 10000000000000000000"),
+    (["--kv-tokens", str(10**33)], "--kv-tokens must be a whole number from 1 to 2,147,483,647, "
+                                   "got an integer of 34 digits"),
+    (["--training", "--gpus", str(10**26)], "--gpus must be a whole number from 1 to 2,147,483,647, "
+                                            "got an integer of 27 digits"),
+    (["--seq-len", "0"], "--seq-len must be a whole number from 1 to 2,147,483,647, got 0"),
+])
+def test_sizes_are_bounded_in_one_line(cli, tmp_path, args, message):
+    pytest.importorskip("transformers")
+    (tmp_path / "config.json").write_text(json.dumps(dict(
+        model_type="llama", architectures=["LlamaForCausalLM"], vocab_size=1000, hidden_size=64,
+        intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=256)))
+    assert one_error_line(cli("profile", tmp_path, *args)) == f"mlcost: error: {message}"
+
+
+def test_input_shape_dimension_is_bounded(cli, models):
+    line = one_error_line(cli("profile", f"{models}:bare", "--input-shape", f"2,{10**27}"))
+    assert line == (f"mlcost: error: --input-shape '2,{10**27}': each dimension must be a whole number from 1 to "
+                    "2,147,483,647, got an integer of 28 digits")

@@ -16,6 +16,7 @@ import typer
 from mlcost.choices import Attention, Backend, EnergyModel, ModelFormat, Optimizer, ProfileFormat, Shard, TrainingPrecision
 from mlcost.cli._options import FORMAT_HELP, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
+from mlcost.units import require_size
 
 _HELP = """Profile MODEL: parameters, forward (and with --training, backward) FLOPs and MACs, memory,
 per-module and per-operator rows, and every operator that could not be counted.
@@ -35,6 +36,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise UsageError(f"--input-shape {text!r}: expected comma-separated positive integers such as 1,3,224,224") from None
     if not shape or any(d <= 0 for d in shape):
         raise UsageError(f"--input-shape {text!r}: expected comma-separated positive integers such as 1,3,224,224")
+    for d in shape:
+        require_size(d, f"--input-shape {text!r}: each dimension")
     return shape
 
 
@@ -67,9 +70,7 @@ def parse_dims(pairs: list[str]) -> dict[str, int]:
 
 
 def _positive(value: Optional[int], option: str) -> Optional[int]:
-    if value is not None and value <= 0:
-        raise UsageError(f"{option} must be a positive integer, got {value}")
-    return value
+    return None if value is None else require_size(value, option)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from typing import Any
 
 from mlcost.counting.bytes import Call, make_call
 from mlcost.counting.formulas import TS, lookup
+from mlcost import units
 from mlcost.costs import roofline
 from mlcost.costs.kv_cache import CacheShape, from_attention_calls
 from mlcost.errors import UsageError
@@ -99,8 +100,7 @@ def estimate(model: Any, *, chip: str, batch: int = 1, prompt_tokens: int, new_t
     from mlcost.formats import decoder as decoders
 
     for name, v in (("--batch", batch), ("--prompt-tokens", prompt_tokens), ("--new-tokens", new_tokens)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise UsageError(f"{name} must be a whole number of at least 1, got {v!r}")
+        units.require_size(v, name)
     if price_per_hour is not None and not (isinstance(price_per_hour, (int, float)) and price_per_hour > 0
                                            and math.isfinite(price_per_hour)):
         raise UsageError(f"--price-per-hour must be a positive number, got {price_per_hour!r}")
