@@ -165,3 +165,15 @@ def test_markdown_cells_are_escaped_and_names_are_code():
     md = render_markdown(p)
     assert md.startswith("## mlcost profile: `a\\|b`")
     assert "| &nbsp;&nbsp;`x` | \\[Weird\\]\\|Type | 1 | 2 | 1 |" in md  # one cell, no link, no extra column
+
+
+def test_carbon_explain_says_one_price_once_and_no_nested_power_note():
+    """A100's cloud row has one price (low == high): no '$5.12 (on-demand) to $5.12 (on-demand)', no 'range
+    from' itself; the assumed power fraction's note says 'assumed' once, not '(assumed (no published ...)'."""
+    out = at(80, "carbon", "--gpu", "a100", "--count", "8", "--days", "3", "--region", "aws:us-east-1", "--explain")
+    flat = " ".join(out.split())
+    assert "$5.12 (on-demand) to $5.12" not in flat
+    assert "range from the on-demand $5.12" not in flat
+    assert "one price recorded, no range" in flat
+    assert "(assumed (" not in flat
+    assert "TDP 400 W x 0.8 (assumed; range 0.5-1): No published measured" in flat

@@ -108,10 +108,12 @@ def _cost(e: EnergyEstimate, price_per_hour: float | None, count: int,
     lo, hi = float(row["price_low_usd_per_hour"]), float(row["price_high_usd_per_hour"])
     status = " (estimate)" if row.get("status") == "estimate" else ""
     lo_m, hi_m, when = row.get("low_model", ""), row.get("high_model", ""), row.get("price_date", "")
-    src = (f"{row['accelerator']}: ${lo:g} ({lo_m}) to ${hi:g} ({hi_m}) per accelerator-hour, {when}{status}: "
-           f"{row['source']}")
-    assumptions.append(f"cost at the {hi_m} ${hi:g}/accelerator-hour of {row['accelerator']} ({when}){status}; "
-                       f"range from the {lo_m} ${lo:g}")
+    # one recorded price (low == high) is one figure, not a range from a price to itself
+    one = lo == hi and lo_m == hi_m
+    prices = f"${hi:g} ({hi_m})" if one else f"${lo:g} ({lo_m}) to ${hi:g} ({hi_m})"
+    src = f"{row['accelerator']}: {prices} per accelerator-hour, {when}{status}: {row['source']}"
+    assumptions.append(f"cost at the {hi_m} ${hi:g}/accelerator-hour of {row['accelerator']} ({when}){status}"
+                       + ("; one price recorded, no range" if one else f"; range from the {lo_m} ${lo:g}"))
     return hi * acc_hours, lo * h_lo, hi * h_hi, src
 
 

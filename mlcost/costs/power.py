@@ -96,7 +96,8 @@ def accelerator_power(acc, power_fraction: float | None = None) -> tuple[Span, S
         f = row.fraction
         acc_w = f.scaled(tdp)
         what = "system power per accelerator (host included)" if row.includes_host else "accelerator power"
-        how = "measured" if row.basis == "measured" else "assumed (no published measurement for this family)"
+        # the source of an assumed fraction already says no measurement was published: 'assumed' alone here
+        how = "measured" if row.basis == "measured" else "assumed"
         notes.append(f"{what} = TDP {tdp:g} W x {f.central:.3g} ({how}; range {f.low:.3g}-{f.high:.3g}): {f.source}")
         includes_host = row.includes_host
     if includes_host:
