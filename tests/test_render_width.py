@@ -177,3 +177,13 @@ def test_carbon_explain_says_one_price_once_and_no_nested_power_note():
     assert "one price recorded, no range" in flat
     assert "(assumed (" not in flat
     assert "TDP 400 W x 0.8 (assumed; range 0.5-1): No published measured" in flat
+
+
+def test_compact_table_keeps_exact_counts_where_they_cost_no_width():
+    """At 60 columns the module table compacts its numbers, but the params column has room for every exact
+    count ('98,970' is as wide as '97.7 k'): it shows 98,970, not '99 k'; FLOPs, which would widen, stay compact."""
+    out = at(60, "profile", CNN, "--input-shape", "1,3,224,224", "--depth", "2")
+    modules = out.split("modules (depth")[1].split("operators")[0]
+    assert "98,970" in modules and "99 k" not in modules and "73,984" in modules
+    assert "399 M" in modules
+    assert widest(out) <= 60

@@ -151,9 +151,25 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[Any]], *, width: in
         if _renders_whole(columns, body, keep, width):
             break
         keep = [i for i in keep if columns[i].priority < level]
+    if compact_rows is not None:
+        body = _exact_where_they_fit(columns, rows, body, keep)
     dropped = [columns[i].header for i in everything if i not in keep]
     caption = f"not shown: {', '.join(dropped)} (widen the terminal, or -f json)" if dropped else None
     return titled(title, _build(columns, body, keep), caption)
+
+
+def _exact_where_they_fit(columns: Sequence[Column], rows: Sequence[Sequence[Any]], body: Sequence[Sequence[Any]],
+                          keep: Sequence[int]) -> list[list[Any]]:
+    """BODY (the compact cells) with a kept column's exact cells put back wherever they are no wider than
+    the column already is (its compact cells or its header): compacting costs nothing there, so a params
+    column keeps '98,970' rather than '99 k'.  A column that would widen stays compact throughout."""
+    out = [list(r) for r in body]
+    for i in keep:
+        room = max([len(columns[i].header), *(len(str(r[i])) for r in body)])
+        if all(len(str(r[i])) <= room for r in rows):
+            for n, r in enumerate(rows):
+                out[n][i] = r[i]
+    return out
 
 
 def titled(title: str | None, body: Any, caption: str | None = None):
