@@ -272,6 +272,17 @@ def format_range(low: float | None, high: float | None, fmt=None, sep: str = "�
     return None if lo == hi else f"{lo}{sep}{hi}"
 
 
+def format_share(fraction: float | None) -> str:
+    """A share of a total for tables, one rule everywhere: 0.291 -> '29.1%'; 0 -> '0%'; a share that is not
+    zero but rounds to it -> '<0.1%' (never '0.0%' beside a nonzero time or count).  None -> '—'."""
+    if fraction is None:
+        return "—"
+    pct = 100 * float(fraction)
+    if pct == 0:
+        return "0%"
+    return "<0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
+
+
 def format_duration(seconds: float | None) -> str:
     """3600 -> '1 h'; 5400 -> '1.5 h'; 59.99 -> '1 min' (unit chosen after rounding to 3 digits)."""
     if seconds is None:

@@ -94,3 +94,20 @@ def test_cli_durations_accepted_wherever_a_duration_is_asked():
         return r.json()["gpu_hours"]
 
     assert hours("--hours", "1h30m") == pytest.approx(8 * 1.5) and hours("--days", "36h") == pytest.approx(8 * 36)
+
+
+def test_share_is_one_rule_and_never_zero_point_zero_for_a_nonzero_share():
+    """A nonzero share too small to show reads '<0.1%' in every table; the roofline tables printed '0.0%'
+    (norm, 18.8 µs of a 95.9 ms step) where the module and operator tables print '<0.1%'."""
+    from mlcost.render import roofline
+    roof = {"by_module": [{"depth": 0, "module": "norm", "flops": 7_860_000, "bytes": 63_000_000, "intensity": 0.125,
+                           "seconds_floor": 1.88e-5, "share": 0.000196, "bound": "memory"}],
+            "by_operator": [{"op": "aten::rsqrt", "calls": 65, "intensity": 0.1, "seconds_floor": 1e-6,
+                             "share": 0.00001, "bound": "memory"}]}
+    assert roofline.operator_rows(roof)[0][4] == "<0.1%"
+    assert roofline.module_rows(roof, 2)[0][5] == "<0.1%"
+
+    from mlcost.units import format_share
+
+    assert [format_share(x) for x in (0, 0.0002, 0.0005, 0.291, 1, None)] == ["0%", "<0.1%", "0.1%", "29.1%",
+                                                                              "100.0%", "—"]

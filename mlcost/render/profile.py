@@ -27,7 +27,7 @@ from typing import Any
 
 from mlcost.render import to_json
 from mlcost.results import Profile
-from mlcost.units import FLOP_CONVENTION, format_bytes, format_si
+from mlcost.units import FLOP_CONVENTION, format_bytes, format_share, format_si
 
 FORMATS = ("table", "json", "csv", "markdown")
 CSV_COLUMNS = ("section", "name", "detail", "calls", "params", "flops", "macs", "flops_backward", "value")
@@ -184,10 +184,7 @@ def headline(profile: Profile) -> str:
 def _share(value: int | None, total: int | None) -> str:
     if value is None or not total:
         return "—"
-    pct = 100 * value / total
-    if pct == 0:
-        return "0%"
-    return "<0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
+    return format_share(value / total)
 
 
 def _tree_labels(view: list[tuple[Any, str, int | None]]) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlcost.units import format_bytes, format_si
+from mlcost.units import format_bytes, format_share, format_si
 
 TOP_OPERATORS = 8
 
@@ -96,14 +96,14 @@ def module_rows(roof: dict[str, Any], depth: int) -> list[list[str]]:
     (identical numbered blocks folded into one row, their figures each block's)."""
     rows = [m for m in roof["by_module"] if m["depth"] <= depth]
     return [["  " * m["depth"] + label, format_si(m["flops"]), format_bytes(m["bytes"]),
-             _intensity(m["intensity"]), format_seconds(m["seconds_floor"]), f"{100 * m['share']:.1f}%", m["bound"]]
+             _intensity(m["intensity"]), format_seconds(m["seconds_floor"]), format_share(m['share']), m["bound"]]
             for m, label in _fold(rows)]
 
 
 def operator_rows(roof: dict[str, Any], top: int = TOP_OPERATORS) -> list[list[str]]:
     """[operator, calls, FLOP/B, floor, share, bound] for the TOP operators by time floor."""
     return [[o["op"], f"{o['calls']:,}", _intensity(o["intensity"]), format_seconds(o["seconds_floor"]),
-             f"{100 * o['share']:.1f}%", o["bound"]] for o in roof["by_operator"][:top]]
+             format_share(o['share']), o["bound"]] for o in roof["by_operator"][:top]]
 
 
 MODULE_HEADER = ["module", "FLOPs", "bytes", "FLOP/B", "floor", "share", "bound"]
