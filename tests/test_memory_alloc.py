@@ -200,3 +200,21 @@ def test_amp_matches_a_real_cpu_autocast_run():
     assert r.step.gradients_bytes == r.step.weights_bytes  # fp32 gradients of fp32 weights
     dtypes = {size for _n, size, fl in r.saved.values() if fl}
     assert dtypes == {2, 4}  # bf16 matmul inputs and the fp32 softmax/norm upcasts both saved, as they run
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_hf_checkpointing_runs_on_meta_without_stderr(tmp_path, attn):
+    """--checkpointing on a Hugging Face decoder: transformers turns the cache off, then read the position ids'
+    values (.item() on meta: exit 2); the rerun in backward decomposed SDPA (checkpoint refused the rerun);
+    the deprecated gradient_checkpointing_enable printed FutureWarnings on stderr."""
+    pytest.importorskip("transformers")
+    import json
+
+    from tests._cli import run_cli
+
+    (tmp_path / "config.json").write_text(json.dumps(dict(
+        model_type="llama", architectures=["LlamaForCausalLM"], vocab_size=1000, hidden_size=64,
+        intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256)))
+    r = run_cli("profile", tmp_path, "--training", "--checkpointing", "--attn", attn, "-f", "json")
+    assert (r.exit_code, r.stderr) == (0, ""), r.stderr
+    assert r.json()["details"]["checkpointing"]["recompute_flops"] > 0

@@ -37,6 +37,27 @@ def repeated_blocks(module) -> tuple[str, list]:
 
 
 @contextlib.contextmanager
+def _one_sequence_per_row():
+    """Checkpointing turns transformers' cache off in training, and with no cache it reads the position ids'
+    values to find packed sequences (``.item()``, which a meta tensor cannot answer).  The inputs mlcost builds
+    hold one sequence per row (positions 0..S-1), for which that check finds no packing: answer it so."""
+    try:
+        from transformers import masking_utils
+    except ImportError:  # pragma: no cover - an HF model without transformers' masking helpers
+        yield
+        return
+    real = getattr(masking_utils, "find_packed_sequence_indices", None)
+    if real is None:
+        yield
+        return
+    masking_utils.find_packed_sequence_indices = lambda position_ids: None
+    try:
+        yield
+    finally:
+        masking_utils.find_packed_sequence_indices = real
+
+
+@contextlib.contextmanager
 def enabled(module, recompute_ctx):
     """Checkpoint MODULE's repeated blocks while inside; RECOMPUTE_CTX() wraps every rerun.  Yields a
     description {"blocks": name, "count": n, "how": ...}."""
@@ -46,13 +67,20 @@ def enabled(module, recompute_ctx):
         return contextlib.nullcontext(), recompute_ctx()
 
     if getattr(module, "supports_gradient_checkpointing", False) and hasattr(module, "gradient_checkpointing_enable"):
-        module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False, "context_fn": context_fn})
+        kwargs = {"use_reentrant": False, "context_fn": context_fn}
+        if hasattr(module, "activation_checkpointing_enable"):  # transformers 5: gradient_* warns (deprecated)
+            module.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            disable = module.activation_checkpointing_disable
+        else:
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            disable = module.gradient_checkpointing_disable
         layers = [m for m in module.modules() if getattr(m, "gradient_checkpointing", False)]
         try:
-            yield {"blocks": "transformers gradient_checkpointing_enable", "count": len(layers),
-                   "how": "Hugging Face gradient checkpointing (each layer recomputed in backward)"}
+            with _one_sequence_per_row():
+                yield {"blocks": "transformers gradient_checkpointing_enable", "count": len(layers),
+                       "how": "Hugging Face gradient checkpointing (each layer recomputed in backward)"}
         finally:
-            module.gradient_checkpointing_disable()
+            disable()
         return
     name, blocks = repeated_blocks(module)
     own = [b.__dict__.get("forward") for b in blocks]  # an instance-level forward to put back, usually None

@@ -337,7 +337,10 @@ def _phase(mode: CountingMode, phase: PhaseCounts):
     prev, mode.phase = mode.phase, phase
     mode.tracker.paused = True
     try:
-        yield
+        # backward (where the rerun happens) may run outside the forward's torch-function mode: without it SDPA
+        # would decompose, save other tensors than the forward did, and checkpoint refuses the rerun
+        with WholeFunctions(mode):
+            yield
     finally:
         mode.phase = prev
         mode.tracker.paused = False
