@@ -8,7 +8,6 @@ the profile holds an operator it governs (attention, embeddings, recurrent layer
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from mlcost.units import FLOP_CONVENTION
@@ -25,7 +24,32 @@ KEY_CONVENTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 MORE = f"{FLOP_CONVENTION} · all assumptions and conventions: --explain"
 MORE_ASSUMPTIONS = "every assumption in full: --explain"
 
-_HEAD = re.compile(r"^(?P<head>.*?)(?:;\s|\s\(|$)")
+
+
+def _head_text(text: str) -> str:
+    """TEXT up to its first '; ', or up to a ' (' whose parenthesis ends the clause (followed by ':', ';' or
+    the end).  A parenthesis inside the clause is skipped, not cut at: 'the cache write of each new token
+    (2 x kv bytes per layer) is not counted; ...' heads as '... new token is not counted', never as
+    '... new token', which says the opposite."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("; ", i):
+            break
+        if text.startswith(" (", i):
+            depth, j = 0, i + 1
+            while j < len(text):
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            rest = text[j + 1:]
+            if depth or not rest or rest[0] in ":;" or rest.startswith(" ("):
+                break
+            i = j + 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
 
 
 def head(assumption: str, limit: int = HEAD_MAX) -> str:
@@ -33,8 +57,7 @@ def head(assumption: str, limit: int = HEAD_MAX) -> str:
     -> 'accelerator power = TDP 400 W x 1'.  A head of one or two words ('PUE 1.58 (...)') says too little:
     then the whole text, elided at LIMIT characters."""
     text = " ".join(str(assumption).split())
-    m = _HEAD.match(text)
-    short = m["head"] if m else text
+    short = _head_text(text)
     if len(short.split()) < 3:
         short = text
     if len(short) > limit:
