@@ -187,3 +187,28 @@ def test_compact_table_keeps_exact_counts_where_they_cost_no_width():
     assert "98,970" in modules and "99 k" not in modules and "73,984" in modules
     assert "399 M" in modules
     assert widest(out) <= 60
+
+
+def test_assumption_head_skips_an_inner_parenthesis_rather_than_cutting_the_clause():
+    """The default view heads each assumption; cutting at the first ' (' turned 'the cache write of each new
+    token (2 x kv bytes per layer) is not counted' into 'the cache write of each new token', the opposite."""
+    from mlcost.render.explain import head
+
+    assert head("the cache write of each new token (2 x kv bytes per layer) is not counted; the prefill's "
+                "activation peak includes it") == "the cache write of each new token is not counted"
+    assert head("accelerator power = TDP 700 W x 0.8 (assumed; range 0.5-1): No published") == \
+        "accelerator power = TDP 700 W x 0.8"
+    assert head("attention as SDPA (one fused call per layer: Q, K, V move)") == "attention as SDPA"
+    assert head("cost at the on-demand $12.29/accelerator-hour of H100-SXM5 (2024) (estimate); one price") == \
+        "cost at the on-demand $12.29/accelerator-hour of H100-SXM5"
+
+
+def test_infer_numbers_are_plain_numbers():
+    """infer printed '1.374e+04 tokens/s' (-q headline) and '10.12 gCO2e' (4 digits beside '0.181 kWh'):
+    tokens/s and gCO2e go through units.format_number like every other figure."""
+    llama = str(ROOT / "examples" / "llama2-7b")
+    args = ("infer", llama, "--chip", "h100", "--batch", "64", "--prompt-tokens", "16", "--new-tokens", "8")
+    quiet = " ".join(at(80, *args, "-q").split())
+    assert "13,740 tokens/s" in quiet and "e+0" not in quiet
+    table = at(80, *args, "--region", "FR")
+    assert "13,740 (batch 64)" in table and "1.7 gCO2e" in table

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mlcost.render.roofline import format_seconds
 from mlcost.results import InferenceEstimate
-from mlcost.units import format_bytes, format_si
+from mlcost.units import format_bytes, format_number, format_si
 
 FORMATS = ("table", "json", "markdown")
 
@@ -20,7 +20,7 @@ def render(est: InferenceEstimate, fmt: str = "table", *, width: int | None = No
 def headline(est: InferenceEstimate) -> str:
     """One line: time to first token, per output token, tokens/s, per 1M tokens."""
     pm = est.per_million
-    tps = "" if est.tokens_per_second is None else f", {est.tokens_per_second:,.4g} tokens/s"
+    tps = "" if est.tokens_per_second is None else f", {format_number(est.tokens_per_second)} tokens/s"
     return (f"{est.model} on {est.chip['name']}: first token {format_seconds(est.time_to_first_token_s)}, "
             f"{format_seconds(est.seconds_per_output_token)}/token{tps}; per 1M tokens "
             f"{pm['energy_kwh']:.3g} kWh, {_money(pm.get('cost_usd'))} (roofline floors)")
@@ -48,10 +48,10 @@ def rows(est: InferenceEstimate) -> list[tuple[str, str]]:
         ("decode", _phase(est.decode, "/token")),
         ("time to 1st token", format_seconds(est.time_to_first_token_s)),
         ("per output token", format_seconds(est.seconds_per_output_token)),
-        ("tokens/s", "—" if est.tokens_per_second is None else f"{est.tokens_per_second:,.4g} (batch {est.batch})"),
+        ("tokens/s", "—" if est.tokens_per_second is None else f"{format_number(est.tokens_per_second)} (batch {est.batch})"),
         ("KV cache", f"{format_bytes(est.kv_cache_bytes)} at {est.prompt_tokens + est.new_tokens} tokens"),
         ("memory peak", f"{format_bytes(m['peak_bytes'])}{cap}: {fits}"),
-        ("per 1M tokens", f"{pm['energy_kwh']:.3g} kWh, {pm['co2e_g']:,.4g} gCO2e, {_money(pm.get('cost_usd'))}"),
+        ("per 1M tokens", f"{pm['energy_kwh']:.3g} kWh, {format_number(pm['co2e_g'])} gCO2e, {_money(pm.get('cost_usd'))}"),
     ]
 
 
