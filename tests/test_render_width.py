@@ -212,3 +212,12 @@ def test_infer_numbers_are_plain_numbers():
     assert "13,740 tokens/s" in quiet and "e+0" not in quiet
     table = at(80, *args, "--region", "FR")
     assert "13,740 (batch 64)" in table and "1.7 gCO2e" in table
+
+
+def test_compute_breakdown_names_terms_and_ranges_in_the_unit():
+    """compute's table printed JSON keys as labels ('· flops 6nd', '· flops attention') and the FLOPs range
+    as raw floats ('range 1.35e+18–2.7e+18') beside '1.78 EFLOPs'."""
+    out = at(80, "compute", "--gpu", "v100", "--count", "8", "--hours", "1h30m")
+    assert "range 1.35 EFLOPs–2.7 EFLOPs" in out and "e+18–" not in out
+    out = at(80, "compute", "--params", "7B", "--tokens", "2T")
+    assert "· 6·N·D" in out and "· attention" in out and "flops 6nd" not in out

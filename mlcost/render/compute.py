@@ -34,6 +34,11 @@ def headline(est: ComputeEstimate) -> str:
     return (f"{est.model}: " if est.model else "") + out
 
 
+# the JSON breakdown's keys, as the table names them ('flops_6nd' is a key, not a label)
+_BREAKDOWN = {"flops_6nd": "6·N·D", "flops_attention": "attention", "flops_forward": "forward",
+              "flops_backward": "backward", "peak_flops_x_seconds": "peak x seconds"}
+
+
 def _flops(value: float) -> str:
     """'84 ZFLOPs' for a 7B x 2T run (format_si goes up to yotta)."""
     return format_si(value, "FLOPs")
@@ -58,11 +63,11 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
         rows.append(("model", est.model))
     lo, hi = rng.get("flops") or [None, None]
     rows.append(("training compute", _ranged(f"{_flops(est.flops)} ({est.flops:.3e} FLOPs)",
-                                             format_range(lo, hi, lambda v: f"{v:.3g}"))))
+                                             format_range(lo, hi, _flops))))
     plo, phi = rng.get("pfs_days") or [None, None]
     rows.append(("pfs-days", _ranged(f"{_pfs(est.pfs_days)} petaflop/s-days", format_range(plo, phi, _pfs))))
     for key, value in est.breakdown.items():
-        rows.append(("  " + key.replace("_", " "), _flops(value) if "flops" in key else str(value)))
+        rows.append(("  " + _BREAKDOWN.get(key, key.replace("_", " ")), _flops(value) if "flops" in key else str(value)))
     acc = est.accelerator
     if acc is None:
         rows.append(("accelerator time", "— (pass --gpu NAME [--count N] to time it on an accelerator)"))
