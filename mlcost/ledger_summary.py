@@ -20,10 +20,13 @@ BY = ("command", "commit", "run")
 
 
 def _num(value: Any) -> float:
-    """A ledger cell: blank is 0; NaN, inf, the absurd and non-numbers are refused (exit 2), never summed."""
-    from mlcost.units import parse_number
+    """A ledger cell: blank is 0; NaN, inf, the absurd, negatives (every summed column is a duration, an energy,
+    a mass or a count) and non-numbers are refused (exit 2), never summed."""
+    from mlcost.units import parse_number, require_positive
 
-    return parse_number(value, "ledger cell") if value not in (None, "") else 0.0
+    if value in (None, ""):
+        return 0.0
+    return require_positive(parse_number(value, "ledger cell"), f"ledger cell {value!r}", allow_zero=True)
 
 
 def _epoch(text: str) -> float | None:

@@ -13,7 +13,8 @@ Parsing has one rule per kind of quantity, so that no suffix means two things:
   A bare multiplier ("4 G") is refused for bytes (GB or GiB?), and a lower-case "b" (bits) too.
 - **plain numbers** (hours, pue, kg, pfs-days ...): a decimal number, no suffix.
 
-Every parser refuses NaN, infinities and magnitudes above ``MAX_MAGNITUDE``.
+Every parser refuses NaN, infinities, magnitudes above ``MAX_MAGNITUDE`` and non-zero ones below
+``MIN_MAGNITUDE``.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ KG_PER_LB = 1 / LBS_PER_KG
 #: product of ten such numbers stays finite in float64 (1e30**10 = 1e300 < 1.8e308): an absurd input such as
 #: ``--energy-kwh 1e308`` is refused by name instead of overflowing to "inf kg" somewhere downstream.
 MAX_MAGNITUDE = 1e30
+#: The smallest non-zero magnitude accepted: its reciprocal bound, so that a quotient of two accepted numbers
+#: stays finite too (a ledger's 1e29 kWh measured over a 1e-300 kWh estimate printed "inf" as the ratio).
+MIN_MAGNITUDE = 1 / MAX_MAGNITUDE
 
 _COUNT_PREFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12, "P": 10**15,
                  "E": 10**18}
@@ -56,6 +60,8 @@ def _finite(value: float | int | Decimal, text: object, what: str) -> None:
         raise UsageError(f"{what}: {text!r} is not a finite number")
     if abs(value) > MAX_MAGNITUDE:
         raise UsageError(f"{what}: {text!r} is out of range (more than {MAX_MAGNITUDE:g} in magnitude)")
+    if value and abs(value) < MIN_MAGNITUDE:
+        raise UsageError(f"{what}: {text!r} is out of range (non-zero and less than {MIN_MAGNITUDE:g} in magnitude)")
 
 
 def _split(text: str | int | float, what: str, example: str) -> tuple[int | float | Decimal, str]:
@@ -186,6 +192,8 @@ def require_positive(value: float, what: str, *, allow_zero: bool = False, integ
     if abs(value) > MAX_MAGNITUDE:  # before any float() of a huge int, which would overflow
         shown = f"{value:g}" if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
         raise UsageError(f"{what} is out of range (more than {MAX_MAGNITUDE:g}), got {shown}")
+    if value and abs(value) < MIN_MAGNITUDE:
+        raise UsageError(f"{what} is out of range (non-zero and less than {MIN_MAGNITUDE:g}), got {value:g}")
     if value < 0 or (value == 0 and not allow_zero):
         raise UsageError(f"{what} must be {'zero or ' if allow_zero else ''}positive, got {value:g}")
     if integer and value != int(value):

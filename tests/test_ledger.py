@@ -213,3 +213,25 @@ def test_options_that_do_not_apply_are_usage_errors(tmp_path, cli):
     res = cli("track", "--by", "run", "--", "true")
     assert res.exit_code == 2 and "--by applies to --summary, not to a tracked command" in res.stderr
     assert cli("track", "--summary", tmp_path / "l.csv", "--by", "run", "-f", "json").json()["groups"][0]["run"] == "r"
+
+
+@pytest.mark.parametrize("cells, message", [
+    # a 1e29 kWh run over a 1e-300 kWh estimate: the table printed 'inf' as measured / estimated and
+    # --format json failed on "Out of range float values"
+    (("1", "1e29", "1e-300"), "ledger cell: '1e-300' is out of range (non-zero and less than 1e-30 in magnitude)"),
+    # negative durations and energies were summed into the totals
+    (("-5", "1", ""), "ledger cell '-5' must be zero or positive, got -5"),
+    (("1", "-1", ""), "ledger cell '-1' must be zero or positive, got -1"),
+])
+def test_summary_refuses_cells_that_no_sum_or_ratio_can_take(tmp_path, cli, cells, message):
+    duration, energy, estimate = cells
+    path = tmp_path / "l.csv"
+    path.write_text(",".join(lg.FIELDS) + "\n" + ",".join({
+        "run_id": "r1", "node": "n", "host": "h", "processes": "1", "start_time": "2026-12-02T02:39:29+00:00",
+        "duration_s": duration, "energy_kwh": energy, "co2e_kg": "1", "intensity_g_per_kwh": "475",
+        "region": "world average", "command": "true", "exit_code": "0", "ended": "exit 0", "gpus": "0",
+        "measurement": "x", "estimate_energy_kwh": estimate, "estimate_source": "e" if estimate else "",
+        "track_id": "t1", "schema": "mlcost.ledger/2"}.get(f, "") for f in lg.FIELDS) + "\n")
+    for fmt in ("table", "json"):
+        res = cli("track", "--summary", path, "--format", fmt)
+        assert (res.exit_code, res.stderr.strip()) == (2, f"mlcost: error: {message}"), res.stderr
