@@ -221,3 +221,10 @@ def test_compute_breakdown_names_terms_and_ranges_in_the_unit():
     assert "range 1.35 EFLOPs–2.7 EFLOPs" in out and "e+18–" not in out
     out = at(80, "compute", "--params", "7B", "--tokens", "2T")
     assert "· 6·N·D" in out and "· attention" in out and "flops 6nd" not in out
+
+
+def test_parameters_line_does_not_repeat_the_total_for_one_dtype():
+    """'98,970 total, 98,970 trainable — float32: 98,970' said the count three times; one dtype is 'all float32'."""
+    out = " ".join(at(80, "profile", CNN, "--input-shape", "1,3,224,224").split())
+    assert "98,970 total, 98,970 trainable — all float32" in out
+    assert "float32: 98,970" not in out

@@ -107,6 +107,16 @@ def _module_view(profile: Profile, depth: int) -> list[tuple[Any, str, int | Non
     return out
 
 
+def _dtypes(by_dtype: dict[str, int] | None, total: int | None) -> str:
+    """' — float16: 6,738,415,616, float32: 4,096', or ' — all float32' when one dtype holds every
+    parameter (not the total a third time: '7,386,624 total, 7,386,624 trainable — float32: 7,386,624')."""
+    if not by_dtype:
+        return ""
+    if len(by_dtype) == 1 and next(iter(by_dtype.values())) == total:
+        return f" — all {next(iter(by_dtype))}"
+    return " — " + ", ".join(f"{k}: {_n(v)}" for k, v in by_dtype.items())
+
+
 def _summary(profile: Profile) -> list[tuple[str, str]]:
     p, m = profile.params, profile.memory
     rows = [
@@ -114,7 +124,7 @@ def _summary(profile: Profile) -> list[tuple[str, str]]:
         ("inputs", "; ".join(f"{list(i.shape)} {i.dtype}" + (f" ({i.name})" if i.name else "") for i in profile.inputs) or "—"),
         ("parameters", f"{_n(p.total)} total, {_n(p.trainable)} trainable"
          + (f", {_n(p.active)} active" if p.active is not None else "")
-         + (" — " + ", ".join(f"{k}: {_n(v)}" for k, v in p.by_dtype.items()) if p.by_dtype else "")),
+         + _dtypes(p.by_dtype, p.total)),
         ("forward", "—" if profile.flops_forward is None else
          f"{format_si(profile.flops_forward, 'FLOPs')} ({_n(profile.flops_forward)} FLOPs, {_n(profile.macs_forward)} MACs)"),
     ]
