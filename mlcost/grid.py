@@ -375,7 +375,9 @@ def providers() -> list[str]:
 
 def pue(provider: str | None = None, region: str | None = None) -> PUE:
     """The PUE of PROVIDER's data centres (or the one REGION's cloud prefix implies); else the stated fallback."""
-    name = provider.strip().lower() if provider else None
+    name = provider.strip().lower() if provider is not None else None
+    if name == "":  # '' is no operator: the fallback PUE would be used without a word
+        raise UsageError("--provider is empty")
     if name is None and region and ":" in region:
         name = region.split(":", 1)[0].strip().lower()
         if name not in _PROVIDER_ALIASES:

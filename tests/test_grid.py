@@ -119,6 +119,12 @@ def test_site_gives_intensity_and_pue_with_provenance():
         grid.pue("nonesuch")
 
 
+def test_empty_provider_is_refused(cli):
+    # --provider '' was read as no provider: the fallback PUE 1.58, exit 0, without a word
+    r = cli("carbon", "--gpu", "h100", "--hours", "5", "--provider", "")
+    assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: --provider is empty")
+
+
 def test_grid_reads_through_datasource_without_pandas():
     import subprocess
     import sys
