@@ -228,3 +228,12 @@ def test_parameters_line_does_not_repeat_the_total_for_one_dtype():
     out = " ".join(at(80, "profile", CNN, "--input-shape", "1,3,224,224").split())
     assert "98,970 total, 98,970 trainable — all float32" in out
     assert "float32: 98,970" not in out
+
+
+def test_hardware_description_spans_the_years_it_lists():
+    """'mlcost reference hardware' said '2012-2024 GPUs' above a table from GTX-580 (2010) to 2023 parts."""
+    from mlcost import refdata
+
+    years = [int(r["year"]) for r in refdata.read_csv("hardware") if r.get("year")]
+    out = " ".join(at(80, "reference", "hardware").split())
+    assert f"({min(years)}-{max(years)} GPUs" in out
