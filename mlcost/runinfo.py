@@ -114,7 +114,7 @@ def identify(cmd: list[str], run_id: str | None = None, node: str | None = None,
         rid, rsrc = STATIC_PREFIX + endpoint, "torchrun master endpoint"
     else:
         rid, rsrc = uuid.uuid4().hex[:12], "fresh"
-    if node:
+    if node is not None:  # an empty --node is refused like an empty --run-id, not replaced by the host name
         nd, nsrc = check_node(node), "--node"
     elif env.get("SLURM_NODEID"):
         nd, nsrc = env["SLURM_NODEID"], "SLURM_NODEID"

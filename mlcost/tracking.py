@@ -76,7 +76,7 @@ class Tracking:
     def _node_name(self) -> str:
         from mlcost.runinfo import check_node
 
-        if self.node:
+        if self.node is not None:
             return check_node(self.node)
         return os.environ.get("GROUP_RANK") or os.environ.get("SLURM_NODEID") or socket.gethostname()
 

@@ -235,3 +235,13 @@ def test_summary_refuses_cells_that_no_sum_or_ratio_can_take(tmp_path, cli, cell
     for fmt in ("table", "json"):
         res = cli("track", "--summary", path, "--format", fmt)
         assert (res.exit_code, res.stderr.strip()) == (2, f"mlcost: error: {message}"), res.stderr
+
+
+def test_an_empty_node_is_refused_like_an_empty_run_id(tmp_path, cli):
+    # --node '' was taken as no --node: the row was filed under the host name without a word
+    res = cli("track", "--ledger", tmp_path / "l.csv", "--node", "", "--", "true")
+    assert (res.exit_code, res.stderr.strip()) == (
+        2, "mlcost: error: --node '': use 1-128 letters, digits or . _ : @ + - (no spaces or commas)")
+    assert not (tmp_path / "l.csv").exists()
+    with pytest.raises(UsageError, match="--node ''"):
+        identify(["true"], node="", env={})
