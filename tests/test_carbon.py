@@ -296,3 +296,13 @@ def test_table_writes_large_figures_in_full():
     text = render_table(cb.estimate(power_watts=1515.43, seconds=274120 * 3600, gpu="p100", count=8,
                                     method="strubell2019"))
     assert "656,347 kWh" in text and "626,155 lbs" in text and "$3,201,722  (range $942,973–$3,201,722)" in text
+
+
+def test_cli_compute_json_without_a_key_and_utilization_without_flops_read_plainly(cli, tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text('{"schema": "mlcost.compute/1", "accelerator": "h100", "count": 8, "hours": 5}')
+    r = cli("carbon", "--compute-json", f)
+    # was "malformed mlcost compute estimate: KeyError: 'flops'"
+    assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: malformed mlcost compute estimate: no 'flops' key")
+    r = cli("carbon", "--gpu", "h100", "--hours", "5", "--utilization", "0.3")
+    assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: --utilization only applies with --flops")

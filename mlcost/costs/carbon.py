@@ -233,7 +233,7 @@ def estimate(*, gpu: str | None = None, count: int = 1, seconds: float | None = 
     elif acc is not None:
         clash = _given(utilization=utilization, precision=precision)
         if clash:
-            raise UsageError(f"{', '.join(clash)} only apply with --flops")
+            raise UsageError(f"{' and '.join(clash)} only appl{'y' if len(clash) > 1 else 'ies'} with --flops")
         if hours is None:
             raise UsageError("--gpu needs --hours (or --days, --gpu-hours), or --flops to derive them")
         e = en.from_gpu_hours(acc, count=count, hours=hours, power_fraction=power_fraction, pue=pue, site_pue=site_pue)

@@ -91,5 +91,7 @@ class ComputeEstimate(Displayable):
                 model=data.get("model"),
                 floor=dict(data["roofline_floor"]) if isinstance(data.get("roofline_floor"), dict) else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:  # 'KeyError: flops' named Python's exception, not what the file lacks
+            raise InputError(f"malformed mlcost compute estimate: no {exc.args[0]!r} key") from None
+        except (TypeError, ValueError) as exc:
             raise InputError(f"malformed mlcost compute estimate: {type(exc).__name__}: {exc}") from None
