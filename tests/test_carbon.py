@@ -306,3 +306,10 @@ def test_cli_compute_json_without_a_key_and_utilization_without_flops_read_plain
     assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: malformed mlcost compute estimate: no 'flops' key")
     r = cli("carbon", "--gpu", "h100", "--hours", "5", "--utilization", "0.3")
     assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: --utilization only applies with --flops")
+
+
+def test_cli_flops_at_a_tiny_utilization_does_not_blame_an_hours_never_given(cli):
+    r = cli("carbon", "--gpu", "h100", "--flops", "1e29", "--utilization", "1e-29")
+    # was "--hours is out of range (more than 1e+30), got 2.80754e+39" with no --hours on the line
+    assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: the hours --flops takes at the lowest --utilization "
+                                                  "is out of range (more than 1e+30), got 2.80754e+39")

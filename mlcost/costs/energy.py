@@ -110,6 +110,8 @@ def from_flops(acc, *, flops: float, count: int = 1, utilization: float | None =
         util = u_low = u_high = check_fraction(utilization, "--utilization")
     peak, prec = acc.peak_flops(precision)
     hours = flops / (count * peak * util) / 3600
+    # the hours are derived, not given: an error must not name an --hours the user never passed
+    require_positive(flops / (count * peak * u_low) / 3600, "the hours --flops takes at the lowest --utilization")
     extra.append(f"{flops:.4g} FLOPs on {count} x {acc.name} at {prec} dense peak {peak / 1e12:g} TFLOP/s "
                  f"x {util:g} utilization = {hours:.4g} h")
     return from_gpu_hours(
