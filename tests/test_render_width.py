@@ -237,3 +237,19 @@ def test_hardware_description_spans_the_years_it_lists():
     years = [int(r["year"]) for r in refdata.read_csv("hardware") if r.get("year")]
     out = " ".join(at(80, "reference", "hardware").split())
     assert f"({min(years)}-{max(years)} GPUs" in out
+
+
+def test_check_table_at_60_columns_keeps_the_verdict(tmp_path):
+    """At 60 columns the check table cropped 'change' to 'ch' and lost its verdict column without a word;
+    limit and change are dropped first (and named), the verdict stays whole."""
+    cfg = tmp_path / "mlcost.toml"
+    cfg.write_text(f'[[models]]\nname = "classifier"\nmodel = "{CNN}"\ninput-shape = ["1,3,224,224"]\n'
+                   'tokens = "300B"\ngpu = "A100"\n[models.budgets]\nmax_params = "100k"\nmax_flops = "390M"\n'
+                   'max_pfs_days = 1\n')
+    r = run_cli("check", "--config", str(cfg), env={"COLUMNS": "60"})
+    assert r.exit_code == 1, r.stderr
+    assert widest(r.stdout) <= 60
+    header = next(line for line in r.stdout.splitlines() if line.startswith("model "))
+    assert header.split()[-1] == "verdict", header
+    assert r.stdout.count("EXCEEDED") == 2 and "near limit" in r.stdout
+    assert "not shown: limit, change" in " ".join(r.stdout.split())

@@ -91,7 +91,8 @@ def parts(report: BudgetReport, width: int = 80) -> list:
     w = width
     rows = [_cells(r, _VERDICT) for r in report.rows if r.verdict != "skip"]
     cols = [layout.Column("model", wrap=True), layout.Column("budget", wrap=True), layout.num("value"),
-            layout.Column("limit", justify="right", wrap=True), layout.num("change"), layout.Column("verdict")]
+            layout.Column("limit", justify="right", wrap=True, priority=1), layout.num("change", priority=2),
+            layout.Column("verdict")]  # the verdict stays: limit and change go first, named in the caption
     out = [layout.text(f"mlcost check: {report.config}")]
     out.append(layout.table(cols, rows, width=w) if rows else
                layout.text("(no budgets configured)" if not report.rows else "(every budget skipped)"))
