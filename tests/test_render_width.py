@@ -253,3 +253,17 @@ def test_check_table_at_60_columns_keeps_the_verdict(tmp_path):
     assert header.split()[-1] == "verdict", header
     assert r.stdout.count("EXCEEDED") == 2 and "near limit" in r.stdout
     assert "not shown: limit, change" in " ".join(r.stdout.split())
+
+
+def test_track_summary_fits_the_width(tmp_path):
+    """'track --summary' printed a 90-column line at COLUMNS=60 and energies to 6 digits ('7.31291e-06'):
+    the command column wraps to the width, figures have 4 significant digits as in '--by run'."""
+    from mlcost import ledger as lg
+
+    path = tmp_path / "l.csv"
+    lg.append_row(path, {"run_id": "r", "track_id": "t", "ended": "exit 0", "duration_s": 1.2,
+                         "energy_kwh": 7.31291e-06, "co2e_kg": 4.09808e-07,
+                         "command": "python -c 'import time; time.sleep(1)' --and --a --long --tail"})
+    out = at(60, "track", "--summary", str(path))
+    assert widest(out) <= 60, out
+    assert "7.313e-06" in out and "7.31291e-06" not in out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from mlcost.render import to_json
+from mlcost.render import layout, to_json
 
 SUMMARY_SCHEMA = "mlcost.ledger-summary/1"
 
@@ -23,7 +23,7 @@ def _cells(g: dict[str, Any], by: str, with_estimate: bool) -> tuple[str, ...]:
                  f"{g['co2e_kg']:.4g}", f"{g['gpu_hours']:.3g}")
     else:
         cells = (str(g[by]).replace("\n", " "), str(g["runs"]), str(g["failed"]), f"{g['duration_s']:.1f}",
-                 f"{g['energy_kwh']:.6g}", f"{g['co2e_kg']:.6g}")
+                 f"{g['energy_kwh']:.4g}", f"{g['co2e_kg']:.4g}")
     return cells + ((_ratio(g.get("measured_over_estimated")),) if with_estimate and by != "run" else ())
 
 
@@ -46,7 +46,14 @@ def render_summary(groups: list[dict[str, Any]], by: str, fmt: str) -> str:
                  *["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]]
         return "\n".join(lines + ([""] + [f"- {n}" for n in notes] if notes else [])) + "\n"
     widths = [max(len(r[c]) for r in [head, *body]) for c in range(len(head))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *body]]
+    # the first column (a command line, a commit, a run id) wraps so the table fits the terminal's width
+    room = layout.width() - sum(widths[1:]) - 2 * (len(widths) - 1)
+    widths[0] = max(8, min(widths[0], room))
+    lines = []
+    for r in [head, *body]:
+        label = textwrap.wrap(r[0], widths[0], break_long_words=True, break_on_hyphens=False) or [""]
+        lines.append("  ".join(v.ljust(w) for v, w in zip((label[0], *r[1:]), widths)).rstrip())
+        lines += [part for part in label[1:]]
     if with_estimate and by != "run":
         lines.append("meas/est: measured kWh / --estimate kWh at the machine (before PUE)")
     notes = [textwrap.fill(n, 80, subsequent_indent="  ", break_on_hyphens=False) for n in notes]
