@@ -186,6 +186,28 @@ def test_accelerator_rows_cite_their_datasheet():
     assert not any("UNVERIFIED" in a for a in data["assumptions"])
 
 
+def test_plots_leave_the_callers_matplotlib_alone(tmp_path):
+    """A library must not switch the caller's backend (a notebook's inline one) or touch pyplot's figures:
+    the trend and roofline plots draw on their own Agg canvas.  Run in a fresh interpreter."""
+    script = f"""
+import sys, matplotlib
+matplotlib.use("pdf")
+from mlcost.cli import main
+for args in (["compute", "--gpu", "v100", "--count", "8", "--days", "3", "--plot", {str(tmp_path / "t.png")!r}],
+             ["profile", "tests/models/tiny.py:build", "--chip", "a100", "--plot", {str(tmp_path / "r.svg")!r}]):
+    sys.argv = ["mlcost", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "pdf False"
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG" and b"<svg" in (tmp_path / "r.svg").read_bytes()
+
+
 @pytest.mark.parametrize("pfs_days", [3.47e-16, 1.39, 972.0])  # far below, inside and far above the references
 def test_plot_run_marker_and_labels_are_visible(pfs_days):
     """The run's star is not under the legend, its label stays in the axes (not on the title), names don't overlap."""

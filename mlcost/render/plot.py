@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from pathlib import Path
+from typing import Any, Callable
 
 from mlcost.errors import UsageError, import_optional
 from mlcost.results import ComputeEstimate
@@ -19,28 +20,37 @@ def plot_trend(est: ComputeEstimate, path: Path, *, run_date: _dt.date | None = 
                force: bool = False) -> Path:
     """Write PATH (.png or .svg): reference results as named points, this run as a red star.  The file
     carries mlcost's marker (a PNG text chunk, an SVG comment); another file is replaced only with FORCE."""
+    return save_plot(path, lambda: trend_figure(est, run_date=run_date, label=label), force=force)
+
+
+def save_plot(path: Path, make_figure: Callable[[], Any], *, force: bool = False) -> Path:
+    """Write the Figure MAKE_FIGURE() builds to PATH (.png or .svg) through ``mlcost.safeio.write_output``.
+    PATH is checked before matplotlib is imported; another file is replaced only with FORCE."""
+    import io
+
     from mlcost.safeio import check_output, write_output
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise UsageError(f"--plot: {path} must end in .png or .svg")
-    import io
-
     check_output(path, force=force, option="--plot")  # refuse before matplotlib is even imported
-    plt = _pyplot()
-    fig = trend_figure(est, run_date=run_date, label=label)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    plt.close(fig)
+    make_figure().savefig(buf, format=fmt)
     write_output(path, buf.getvalue(), force=force, option="--plot")
     return path
 
 
-def _pyplot():
-    matplotlib = import_optional("matplotlib", "plot", "--plot")
-    matplotlib.use("Agg", force=True)
-    return import_optional("matplotlib.pyplot", "plot", "--plot")
+def new_figure(figsize: tuple[float, float], dpi: int):
+    """A matplotlib Figure on its own Agg canvas.  No pyplot and no ``matplotlib.use``: the caller's backend
+    and pyplot's figure list stay as they were (a notebook keeps its inline backend)."""
+    import_optional("matplotlib", "plot", "--plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, label: str | None = None):
@@ -48,7 +58,6 @@ def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, labe
     from mlcost.costs.compute import reference_results, trend_lines
     from mlcost.costs.compute import year_of as _year
 
-    plt = _pyplot()
     rows = reference_results()
     head = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] == "headline"]
     recent = [(_year(r["date"]), r["pfs_days"], r["name"]) for r in rows if r["group"] == "recent"]
@@ -57,7 +66,8 @@ def trend_figure(est: ComputeEstimate, *, run_date: _dt.date | None = None, labe
     run_x = run_date.year + (run_date.month - 0.5) / 12
     run_label = label or f"this run ({est.model or _METHOD_LABELS.get(est.method, est.method)})"
 
-    fig, ax = plt.subplots(figsize=(11, 6.5), dpi=110)
+    fig = new_figure((11, 6.5), 110)
+    ax = fig.subplots()
     ax.set_yscale("log")
     ax.scatter([p[0] for p in head], [p[1] for p in head], s=36, color="#1f5fa8", zorder=3,
                label="AI and Compute headline results (2012-2018)")

@@ -7,40 +7,25 @@ of the model's time floor; operators that move data but compute nothing sit on t
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-from mlcost.errors import UsageError
 
 LABELLED = 8  # name the operators holding the most time
 
 
 def plot_roofline(roof: dict[str, Any], path: Path, *, title: str = "", force: bool = False) -> Path:
     """Write PATH (.png or .svg) through ``mlcost.safeio.write_output`` (another file is replaced only with FORCE)."""
-    from mlcost.safeio import check_output, write_output
-    from mlcost.render.plot import _pyplot
+    from mlcost.render.plot import save_plot
 
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg"):
-        raise UsageError(f"--plot: {path} must end in .png or .svg")
-    check_output(path, force=force, option="--plot")  # refuse before matplotlib is even imported
-    plt = _pyplot()
-    fig = roofline_figure(roof, title=title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    plt.close(fig)
-    write_output(path, buf.getvalue(), force=force, option="--plot")
-    return path
+    return save_plot(path, lambda: roofline_figure(roof, title=title), force=force)
 
 
 def roofline_figure(roof: dict[str, Any], *, title: str = ""):
     """The Figure plot_roofline saves; operator points carry gid 'op:NAME'."""
-    from mlcost.render.plot import _place_labels, _pyplot
+    from mlcost.render.plot import _place_labels, new_figure
     from mlcost.render.roofline import format_seconds
 
-    plt = _pyplot()
     chip = roof["chip"]
     bw = chip["bandwidth_bytes_per_s"]
     peaks = dict(chip["peak_flops_per_s"])
@@ -53,7 +38,8 @@ def roofline_figure(roof: dict[str, Any], *, title: str = ""):
     hi_x = max([10 * top / bw, *(x * 10 for x in xs)])
     edge = lo_x * 1.5  # where operators with 0 FLOPs are drawn
 
-    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
+    fig = new_figure((10, 6.5), 110)
+    ax = fig.subplots()
     ax.set_xscale("log")
     ax.set_yscale("log")
     colors = ["#1f5fa8", "#2c8c3c", "#8c5a2c", "#7a3b9a"]
