@@ -92,3 +92,49 @@ def test_csv_has_every_module_whatever_the_depth():
     modules = [r["name"] for r in rows if r["section"] == "module"]
     # root, features, 4 stages x (conv, bn, relu, pool) + the stages themselves, pool, classifier: 1+1+4*5+2
     assert len(modules) == 24 and "features.3.1" in modules
+
+
+# typer turned '' into Path('.'): `track --summary ''` read the working folder as a ledger, `-o ''` said '.'
+@pytest.mark.parametrize("args, name", [
+    (["track", "--summary", ""], "--summary"),
+    (["track", "--estimate", "", "--", "true"], "--estimate"),
+    (["track", "--ledger", "", "--", "true"], "--ledger"),
+    (["compute", "--params", "7B", "--tokens", "1T", "--plot", ""], "--plot"),
+    (["compute", "--profile", "", "--samples", "1"], "--profile"),
+    (["compute", "", "--samples", "1"], "MODEL"),
+    (["carbon", "--gpu", "a100", "--hours", "1", "-o", ""], "--output"),
+    (["carbon", "--gpu", "a100", "--hours", "1", "--output="], "--output"),
+    (["carbon", "--compute-json", ""], "--compute-json"),
+    (["carbon", "--gpu", "a100", "--hours", "1", "--ledger", ""], "--ledger"),
+    (["profile", ""], "MODEL"),
+    (["profile", LINEAR, "--chip", "a100", "--plot", ""], "--plot"),
+    (["infer", "", "--chip", "a100", "--prompt-tokens", "1", "--new-tokens", "1"], "MODEL"),
+    (["check", "-c", ""], "--config"),
+    (["check", "--baseline", ""], "--baseline"),
+    (["check", "--save-baseline", ""], "--save-baseline"),
+])
+def test_an_empty_path_is_refused_by_name(tmp_path, monkeypatch, args, name):
+    monkeypatch.chdir(tmp_path)  # the folder '' used to stand for: nothing may be read or written there
+    r = run_cli(*args)
+    assert (r.exit_code, r.stderr, r.stdout) == (2, f"mlcost: error: {name}: empty path\n", "")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_path_option_and_argument_is_guarded():
+    """The guard is one command class for every command; this lists what it covers, so a new path option
+    is covered (typed Path, or text with path_type=str) and a change in typer's internals is noticed."""
+    import typer.main
+
+    from mlcost.cli import app
+    from mlcost.cli._options import Command, names_a_path
+
+    group = typer.main.get_command(app)
+    assert all(isinstance(c, Command) for c in group.commands.values())
+    covered = {(n, p.opts[0] if p.opts[0].startswith("-") else p.name.upper())
+               for n, c in group.commands.items() for p in c.params if names_a_path(p)}
+    assert covered == {
+        ("carbon", "--compute-json"), ("carbon", "--ledger"), ("carbon", "--output"), ("check", "--config"),
+        ("check", "--baseline"), ("check", "--save-baseline"), ("check", "--output"), ("compute", "MODEL"),
+        ("compute", "--profile"), ("compute", "--output"), ("compute", "--plot"), ("infer", "MODEL"),
+        ("infer", "--output"), ("profile", "MODEL"), ("profile", "--output"), ("profile", "--plot"),
+        ("track", "--ledger"), ("track", "--estimate"), ("track", "--summary")}

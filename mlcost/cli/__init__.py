@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from mlcost import __version__
 from mlcost.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, MlcostError, describe_os_error, first_line, raised_in_mlcost
@@ -164,6 +164,11 @@ def _register_commands() -> None:
         register = getattr(module, "register", None)
         if register is not None:
             register(app)
+    from mlcost.cli._options import Command
+
+    for info in app.registered_commands:  # one command class for all: '' is never taken as a path (_options.py)
+        if info.cls in (None, TyperCommand):
+            info.cls = Command
 
 
 _register_commands()

@@ -1,12 +1,14 @@
 """Options every command shares: the output format (from -f, else -o's suffix), files written in one run,
-durations, and the terminal-view switches (-q, --explain).  Light: typer and mlcost.choices only."""
+durations, the terminal-view switches (-q, --explain), and the command class that refuses an empty path.
+Light: typer and mlcost.choices only."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import Any, Optional, TypeVar, get_args
 
 import typer
+from typer.core import TyperCommand
 
 from mlcost.choices import Choice, by_suffix
 from mlcost.errors import UsageError
@@ -64,3 +66,33 @@ def distinct_files(*named: tuple[str, Optional[Path]], reads: tuple[tuple[str, O
             if spath is not None and _same(path, Path(spath)):
                 raise UsageError(f"{name} {path} is the file {src} reads: write the output elsewhere")
 
+
+
+def names_a_path(param: Any) -> bool:
+    """Whether PARAM (a typer option or argument) names a file or folder: it is typed Path (also Optional[Path],
+    list[Path]), or it is text declared with ``path_type=str`` (a MODEL that may be ``pkg.module:factory``, a
+    ``--ledger DIR/`` whose slash matters)."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:
+        return False
+    kinds = (desc.annotation, *get_args(desc.annotation))
+    return any(isinstance(k, type) and issubclass(k, Path) for k in kinds) or \
+        getattr(desc.parameter_info, "path_type", None) is not None
+
+
+class Command(TyperCommand):
+    """Every mlcost command (set for all of them in mlcost.cli): a path given as '' is a usage error naming the
+    option ("--summary: empty path"), exit 2.  typer turns '' into Path('.'), the current folder, so `track
+    --summary ''` read the working directory as a ledger and `-o ''` reported '.'; the raw value is checked here,
+    before any conversion, for every path-typed option and argument at once."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never an error there
+            opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+            for param in self.get_params(ctx):
+                raw = opts.get(param.name)
+                given = raw if isinstance(raw, (list, tuple)) else [raw]
+                if "" in given and names_a_path(param):
+                    name = param.opts[0] if isinstance(param, typer.core.TyperOption) else param.name.upper()
+                    raise UsageError(f"{name}: empty path")
+        return super().parse_args(ctx, args)

@@ -47,7 +47,7 @@ def _args(pairs: list[str]) -> dict[str, object]:
 
 
 def compute_command(
-    model: Optional[str] = typer.Argument(None, help="A model to profile (file.py:factory, .onnx, .pt2, HF dir, ...)."),
+    model: Optional[str] = typer.Argument(None, path_type=str, help="A model to profile (file.py:factory, .onnx, .pt2, HF dir, ...)."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Input shape of the profiled MODEL, e.g. 1,3,224,224 (repeatable)."),
     input_dtype: list[str] = typer.Option([], "--input-dtype", help="Input dtype per --input-shape (default float32)."),
     arg: list[str] = typer.Option([], "--arg", help="key=value passed to the model factory (repeatable)."),

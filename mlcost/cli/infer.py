@@ -25,7 +25,7 @@ file (Llama family), or file.py:factory returning a module that maps int64 token
 
 
 def infer_command(
-    model: str = typer.Argument(..., help="HF folder/config.json, GGUF, safetensors (with config.json), or file.py:factory."),
+    model: str = typer.Argument(..., path_type=str, help="HF folder/config.json, GGUF, safetensors (with config.json), or file.py:factory."),
     chip: str = typer.Option(..., "--chip", help="Accelerator (see `mlcost reference hardware`): a100, h100, l4 ..."),
     batch: int = typer.Option(1, "--batch", help="Sequences served together."),
     prompt_tokens: int = typer.Option(..., "--prompt-tokens", help="Prompt tokens per sequence (P)."),

@@ -105,7 +105,7 @@ def progress(message: str, delay_s: float = 0.6) -> Iterator[None]:
 
 
 def profile_command(
-    model: str = typer.Argument(..., help="file.py:factory, package.module:factory, or a model file/folder."),
+    model: str = typer.Argument(..., path_type=str, help="file.py:factory, package.module:factory, or a model file/folder."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Shape of one positional input, e.g. 1,3,224,224 (repeatable, in order)."),
     input_dtype: list[str] = typer.Option([], "--input-dtype", help="Dtype of each input (repeatable, same order; default float32; int64 makes token ids)."),
     arg: list[str] = typer.Option([], "--arg", help="key=value keyword argument for the factory (a Python literal, else a string); repeatable."),

@@ -35,7 +35,7 @@ def _num(value: object) -> str:
 def track_command(
     cmd: Optional[list[str]] = typer.Argument(None, help="The command to run, after --."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region for CO2e: FR, US-VA, gcp:europe-west1, aws:us-east-1 (default: world average)."),
-    ledger: Optional[str] = typer.Option(None, "--ledger", help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem; DIR/ creates it), to record the run in (default: mlcost-ledger.csv)."),
+    ledger: Optional[str] = typer.Option(None, "--ledger", path_type=str, help="CSV ledger, or a folder (one file per host, e.g. on a shared filesystem; DIR/ creates it), to record the run in (default: mlcost-ledger.csv)."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Run the row belongs to (default: TORCHELASTIC_RUN_ID, SLURM_JOB_ID, torchrun's --rdzv-id or master endpoint, else fresh)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node name (default: SLURM_NODEID, torchrun's --node-rank, else the host name)."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", help="`mlcost carbon` or `mlcost compute` JSON: its energy is kept in the row; the summary shows measured / estimated."),
