@@ -55,21 +55,22 @@ _NUM = r"(?P<num>[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(?:\.\d*)?|\.\d+)(?:
 _QUANTITY = re.compile(r"\s*" + _NUM + r"\s*(?P<suffix>[A-Za-z%].*?)?\s*$")
 
 
-def _finite(value: float | int | Decimal, text: object, what: str) -> None:
+def _finite(value: float | int | Decimal, text: object, what: str, *, big: bool = True) -> None:
+    """Finite, and within MIN_MAGNITUDE..MAX_MAGNITUDE (BIG False: the caller bounds the top in its own unit)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{what}: {text!r} is not a finite number")
-    if abs(value) > MAX_MAGNITUDE:
+    if big and abs(value) > MAX_MAGNITUDE:
         raise UsageError(f"{what}: {text!r} is out of range (more than {MAX_MAGNITUDE:g} in magnitude)")
     if value and abs(value) < MIN_MAGNITUDE:
         raise UsageError(f"{what}: {text!r} is out of range (non-zero and less than {MIN_MAGNITUDE:g} in magnitude)")
 
 
-def _split(text: str | int | float, what: str, example: str) -> tuple[int | float | Decimal, str]:
+def _split(text: str | int | float, what: str, example: str, *, big: bool = True) -> tuple[int | float | Decimal, str]:
     """(number, suffix) of TEXT; a Python number has no suffix.  Strings are read exactly (Decimal)."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise UsageError(f"{what}: {text!r} is not a number")
     if isinstance(text, (int, float)):
-        _finite(text, text, what)
+        _finite(text, text, what, big=big)
         return text, ""
     m = _QUANTITY.fullmatch(text)
     if not m:
@@ -80,7 +81,7 @@ def _split(text: str | int | float, what: str, example: str) -> tuple[int | floa
         number = Decimal(m["num"].replace(",", "").replace("_", ""))
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimal literals
         raise UsageError(f"{what}: {text!r} is not a number") from None
-    _finite(number, text, what)
+    _finite(number, text, what, big=big)
     return number, (m["suffix"] or "").strip()
 
 
@@ -149,6 +150,15 @@ def parse_number(text: str | int | float, what: str = "number") -> float:
 
 _DURATION_PART = re.compile(r"\s*" + _NUM + r"\s*(?P<unit>[A-Za-z]+)")
 _UNIT_WORDS = {"s": "seconds", "h": "hours", "d": "days", "m": "minutes", "min": "minutes"}
+_SECONDS_WORD = {1: "seconds", 60: "minutes", 3600: "hours", 86_400: "days", 604_800: "weeks"}
+
+
+def _within(seconds: int | float | Decimal, scale: int, text: object, what: str) -> None:
+    """SECONDS (a duration read in a unit of SCALE seconds) within MAX_MAGNITUDE seconds; else the bound named in
+    that unit, the one the user wrote: '--hours 1e29' is 'more than 2.78e+26 hours', not '1e+30' (seconds)."""
+    if abs(seconds) > MAX_MAGNITUDE:
+        raise UsageError(f"{what}: {text!r} is out of range (more than {MAX_MAGNITUDE / scale:.3g} "
+                         f"{_SECONDS_WORD[scale]})")
 
 
 def parse_duration(text: str | int | float, what: str = "duration", unit: str = "s") -> float:
@@ -157,9 +167,11 @@ def parse_duration(text: str | int | float, what: str = "duration", unit: str = 
     if unit not in _DURATION:
         raise ValueError(f"unknown default time unit {unit!r}")
     example = f"1.5 ({_UNIT_WORDS.get(unit, unit)}), 90m, 1h30m or 2d"
-    number, suffix = _split(text, what, example)
+    number, suffix = _split(text, what, example, big=False)
     if not suffix or suffix in _DURATION:
-        return float(_scaled(number, _DURATION[suffix or unit], text, what))
+        scale = _DURATION[suffix or unit]
+        _within(number * (Decimal(scale) if isinstance(number, Decimal) else scale), scale, text, what)
+        return float(number * scale)
     seconds, pos = Decimal(0), 0
     while pos < len(text.rstrip()):  # '1h30m': parts, each with its unit
         m = _DURATION_PART.match(text, pos)
@@ -167,9 +179,11 @@ def parse_duration(text: str | int | float, what: str = "duration", unit: str = 
             raise UsageError(f"{what}: {text!r} is not a number (expected e.g. {example})")
         if m["unit"] not in _DURATION:
             raise UsageError(f"{what}: unknown time unit {m['unit']!r} in {text!r} (use s, m/min, h, d or w)")
-        seconds += _scaled(Decimal(m["num"].replace(",", "").replace("_", "")), _DURATION[m["unit"]], text, what)
+        part = Decimal(m["num"].replace(",", "").replace("_", ""))
+        _finite(part, text, what, big=False)
+        seconds += part * _DURATION[m["unit"]]
         pos = m.end()
-    _finite(seconds, text, what)
+    _within(seconds, _DURATION[unit], text, what)  # '1h30m' has no one unit: the bound in the option's unit
     return float(seconds)
 
 

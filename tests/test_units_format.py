@@ -77,6 +77,32 @@ def test_parse_duration_rejects(text, words):
         units.parse_duration(text, "--hours", unit="h")
 
 
+# the bound is MAX_MAGNITUDE = 1e30 seconds, named in the unit the user wrote: 1e30 / 3600 = 2.78e26 hours,
+# / 86,400 = 1.16e25 days; '--hours 1e29' said "more than 1e+30", which 1e29 is not
+@pytest.mark.parametrize("text, unit, bound", [
+    ("1e29", "h", "more than 2.78e+26 hours"), ("1e31", "h", "more than 2.78e+26 hours"),
+    ("1e29h", "s", "more than 2.78e+26 hours"), ("1e29", "d", "more than 1.16e+25 days"),
+    ("1e25w", "h", "more than 1.65e+24 weeks"), ("1e31", "s", "more than 1e+30 seconds"),
+    ("1e26d1h", "h", "more than 2.78e+26 hours"),  # parts in several units: the bound in the option's unit
+])
+def test_a_duration_out_of_range_names_the_bound_in_its_unit(text, unit, bound):
+    with pytest.raises(UsageError) as exc:
+        units.parse_duration(text, "--hours", unit=unit)
+    assert str(exc.value) == f"--hours: {text!r} is out of range ({bound})"
+
+
+def test_carbon_and_compute_name_the_hours_bound_in_hours():
+    from _cli import run_cli
+
+    for args in (["carbon", "--gpu", "a100"], ["compute", "--gpu", "a100"]):
+        r = run_cli(*args, "--hours", "1e29")
+        assert (r.exit_code, r.stderr) == (
+            2, "mlcost: error: --hours: '1e29' is out of range (more than 2.78e+26 hours)\n")
+        r = run_cli(*args, "--days", "1e29")
+        assert (r.exit_code, r.stderr) == (
+            2, "mlcost: error: --days: '1e29' is out of range (more than 1.16e+25 days)\n")
+
+
 def test_cli_durations_accepted_wherever_a_duration_is_asked():
     from _cli import run_cli
 
