@@ -378,10 +378,16 @@ def pue(provider: str | None = None, region: str | None = None) -> PUE:
     name = provider.strip().lower() if provider is not None else None
     if name == "":  # '' is no operator: the fallback PUE would be used without a word
         raise UsageError("--provider is empty")
-    if name is None and region and ":" in region:
-        name = region.split(":", 1)[0].strip().lower()
-        if name not in _PROVIDER_ALIASES:
-            name = None
+    cloud = region.split(":", 1)[0].strip().lower() if region and ":" in region else None
+    cloud = cloud if cloud in _PROVIDER_ALIASES else None
+    if name is not None and cloud is not None and _PROVIDER_ALIASES.get(name, name) != _PROVIDER_ALIASES[cloud]:
+        # A cloud region is one operator's data centre: its PUE and its grid go together.  AWS's PUE on GCP's grid
+        # describes no data centre at all, so this is refused rather than noted; a site of one's own on the same
+        # grid is the grid's zone with --provider (or --pue), not the other cloud's region.
+        raise UsageError(f"--provider {provider.strip()} contradicts --region {region.strip()} (a "
+                         f"{_PROVIDER_ALIASES[cloud]} region): drop --provider, or name the grid by its zone "
+                         "(BE, US-VA ...) instead")
+    name = name if name is not None else cloud
     rows = _pue_rows()
     if name is not None:
         key = _PROVIDER_ALIASES.get(name, name)

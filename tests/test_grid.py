@@ -125,6 +125,28 @@ def test_empty_provider_is_refused(cli):
     assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: --provider is empty")
 
 
+def test_a_provider_that_contradicts_the_cloud_region_is_refused(cli):
+    """--provider aws --region gcp:europe-west1 used AWS's fleet PUE (1.15) with GCP's Belgian grid, exit 0: a
+    data centre that does not exist.  A provider naming the region's own cloud (any alias) is fine; so is a
+    provider with a grid zone (an operator's own site on that grid)."""
+    r = cli("carbon", "--gpu", "h100", "--hours", "5", "--provider", "aws", "--region", "gcp:europe-west1")
+    assert (r.exit_code, r.stderr, r.stdout) == (2, "mlcost: error: --provider aws contradicts --region "
+                                                 "gcp:europe-west1 (a google region): drop --provider, or name the "
+                                                 "grid by its zone (BE, US-VA ...) instead\n", "")
+
+    def pue(*args):
+        r = cli("carbon", "--gpu", "h100", "--hours", "5", *args, "-f", "json")
+        assert r.exit_code == 0, r.stderr
+        return r.json()["energy"]["pue"]
+
+    assert pue("--provider", "google", "--region", "gcp:europe-west1") == pue("--region", "gcp:europe-west1") == 1.10
+    assert pue("--provider", "Amazon", "--region", "aws:ca-central-1") == 1.15
+    assert pue("--provider", "aws", "--region", "BE") == 1.15
+    # --pue overrode --provider without a word: both set the PUE
+    r = cli("carbon", "--gpu", "h100", "--hours", "5", "--provider", "aws", "--pue", "1.3")
+    assert (r.exit_code, r.stderr) == (2, "mlcost: error: --pue and --provider both set the PUE: give one of them\n")
+
+
 def test_grid_reads_through_datasource_without_pandas():
     import subprocess
     import sys

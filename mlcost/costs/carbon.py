@@ -206,6 +206,8 @@ def estimate(*, gpu: str | None = None, count: int = 1, seconds: float | None = 
                        co2e_kg=STRUBELL_LBS_PER_KWH * e.energy_kwh * KG_PER_LB, market=mk, embodied=embodied,
                        lead=tuple(lead))
 
+    if pue is not None and provider is not None:  # --pue would override it: --provider did nothing
+        raise UsageError("--pue and --provider both set the PUE: give one of them")
     site_pue = grid.pue(provider, region) if pue is None else None
     if energy_kwh is not None:
         clash = _given(gpu=gpu, power_watts=power_watts, flops=flops, power_fraction=power_fraction,
