@@ -76,7 +76,7 @@ def test_markdown_and_output_file(tmp_path):
     (("--params", "1e999", "--tokens", "1e9"), "--params: '1e999' is out of range (more than 1e+30 in magnitude)"),
     (("--params", "1e30", "--tokens", "1e30", "--gpu", "a100", "--count", "1e308"), "--count: '1e308' is out of range"),
     (("--gpu", "a100", "--hours", "-1"), "training time must be positive"),
-    (("--gpu", "a100", "--hours", "1", "--count", "0"), "count must be positive"),
+    (("--gpu", "a100", "--hours", "1", "--count", "0"), "--count must be a whole number from 1 to 2,147,483,647, got 0"),
     (("--gpu", "h1000", "--hours", "1"), "unknown accelerator 'h1000'; closest:"),
     (("--params", "1e9", "--tokens", "1e9", "--flops-per-sample", "1e9"), "two methods at once"),
     (("--params", "1e9", "--tokens", "1e9", "--hours", "3", "--gpu", "a100"), "two methods at once"),
@@ -147,7 +147,7 @@ def test_model_end_to_end_matches_its_profile():
 @pytest.mark.parametrize(("args", "message"), [
     (("--gpu", "a100", "--hours", "abc"), "--hours: 'abc' is not a number"),  # typer used to print 3 usage lines
     (("--gpu", "a100", "--days", "nan"), "--days: 'nan' is not a finite number"),
-    (("--gpu", "a100", "--hours", "1", "--count", "1.5"), "count must be a whole number, got 1.5"),
+    (("--gpu", "a100", "--hours", "1", "--count", "1.5"), "--count must be a whole number from 1 to 2,147,483,647, got 1.5"),
     (("--gpu", "a100", "--hours", "1", "--count", "many"), "--count: 'many' is not a number"),
     (("--gpu", "a100", "--hours", "1", "--peak-tflops", "inf"), "--peak-tflops: 'inf' is not a finite number"),
     (("--params", "1e9", "--tokens", "1e9", "--epochs", "x"), "--epochs: 'x' is not a number"),
@@ -247,3 +247,22 @@ def test_table_names_zetta_and_yotta_flops():
     assert code == 0 and "84 ZFLOPs (8.400e+22 FLOPs)" in out  # 6 * 7e9 * 2e12; was '8.4e+04 EFLOPs'
     code, out, _ = run("compute", "--params", "1e12", "--tokens", "1e13")
     assert code == 0 and "60 YFLOPs (6.000e+25 FLOPs)" in out  # 6 * 1e12 * 1e13
+
+
+# --count 1e20 accelerators was accepted (compute printed '113,313 accelerator-hours on 100000000000000000000 x
+# A100'; carbon '$5.12e+20'): a count of chips is a size along one axis, 1..2^31-1, as --gpus
+@pytest.mark.parametrize("command", [["compute", "--params", "7B", "--tokens", "1T", "--gpu", "a100"],
+                                     ["compute", "--gpu", "a100", "--hours", "1"],
+                                     ["carbon", "--gpu", "a100", "--hours", "1"]])
+@pytest.mark.parametrize("count, shown", [("1e20", "100000000000000000000"), ("2147483648", "2147483648"),
+                                          ("0", "0"), ("1.5", "1.5")])
+def test_count_is_a_size_like_gpus(cli, command, count, shown):
+    r = cli(*command, "--count", count)
+    assert (r.exit_code, r.stderr) == (2, f"mlcost: error: --count must be a whole number from 1 to 2,147,483,647, "
+                                          f"got {shown}\n")
+
+
+def test_the_largest_count_is_still_accepted(cli):
+    r = cli("carbon", "--gpu", "a100", "--hours", "1", "--count", str(2**31 - 1), "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["energy"]["count"] == 2_147_483_647

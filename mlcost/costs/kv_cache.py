@@ -12,8 +12,17 @@ Inference", MLSys 2023, section 2).  Two variants change what is kept:
   ``window`` tokens: tokens = min(tokens, window) on those layers;
 * multi-head latent attention (DeepSeek-V2/V3 ``kv_lora_rank``) keeps one compressed latent of
   ``kv_lora_rank + qk_rope_head_dim`` elements per token and layer, shared by all heads and not doubled
-  (DeepSeek-V2, arXiv 2405.04434, section 2.1: "(d_c + d_h^R) l" elements per token); this is what an MLA
-  serving kernel holds, not the decompressed per-head keys and values some reference implementations cache.
+  (DeepSeek-V2, arXiv 2405.04434, section 2.1.3: "(d_c + d_h^R) l" elements per token); this is what an MLA
+  serving kernel holds, not the decompressed per-head keys and values some reference implementations cache
+  (transformers' DeepSeek code among them).
+
+One convention for MLA, used by both ``memory.kv_cache_bytes`` and ``mlcost infer``'s decode re-timing
+(costs.serving.latent_attention_at): the cache is the latent, and each decode step's attention reads it
+once, in the absorbed form (section 2.1.2: W^UK absorbed into the queries, W^UV into the output), per
+head over ``kv_lora_rank + qk_rope_head_dim`` score dimensions and ``kv_lora_rank`` value dimensions.
+The absorbed projections cost what transformers' decompression of the one new token costs (kv_b_proj:
+heads x kv_lora_rank x (qk_nope_head_dim + v_head_dim) MACs, the same weights), so the rest of the step
+is as measured.  The prefill attends over the decompressed keys and values, as transformers computes them.
 
 Units: bytes, elements, tokens.
 """
@@ -45,6 +54,7 @@ class LayerCache:
     elements_per_token: int
     window: int | None = None  # None: the whole context
     kind: str = "full"  # full | sliding | latent
+    rope: int = 0  # latent: the decoupled RoPE key's elements (qk_rope_head_dim), read as keys, not values
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,10 @@ def from_config(config: Any, bytes_per_element: float) -> CacheShape:
     if rank is not None:  # DeepSeek-V2/V3 multi-head latent attention
         rope = _int(config, "qk_rope_head_dim") or 0
         notes.append(f"multi-head latent attention: {rank} + {rope} (kv_lora_rank + qk_rope_head_dim) elements per "
-                     "token and layer, the compressed cache an MLA kernel keeps (DeepSeek-V2 section 2.1)")
-        return CacheShape(tuple(LayerCache(rank + rope, None, "latent") for _ in range(layers)), bytes_per_element,
-                          tuple(notes))
+                     "token and layer, the compressed cache an MLA kernel keeps (DeepSeek-V2 section 2.1.3); decode "
+                     "attention reads it once per step in the absorbed form (section 2.1.2)")
+        return CacheShape(tuple(LayerCache(rank + rope, None, "latent", rope) for _ in range(layers)),
+                          bytes_per_element, tuple(notes))
     v_dim = _int(config, "v_head_dim") or head_dim
     per_token = kv_heads * (head_dim + v_dim)
     window = _int(config, "sliding_window")

@@ -3,7 +3,7 @@
 * prefill: one forward over the prompt (batch B x P tokens); its ``seconds_floor`` is the time to first token.
 * decode: one forward over one new token per sequence, whose attention calls read a KV cache of
   P + k tokens at step k = 0 .. N-1 (K and V counted as read, at their own heads; sliding-window layers
-  keep their window).  Every call outside attention costs the same at every step; each attention call is
+  keep their window; multi-head latent attention reads its latent cache, as costs.kv_cache states).  Every call outside attention costs the same at every step; each attention call is
   re-evaluated (FLOPs and bytes) at the step's context length.  The floor per step is averaged over the N
   steps (exactly for N <= 64, else by the trapezoid rule on 65 evenly spaced steps: the floor is piecewise
   linear in the context length, so the error is below 1e-3 of the mean).
@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mlcost.counting.bytes import Call, make_call
+from mlcost.counting.bytes import Call, compute_dtype, make_call, tensor_bytes
 from mlcost.counting.formulas import TS, lookup
 from mlcost import units
 from mlcost.costs import roofline
-from mlcost.costs.kv_cache import CacheShape, from_attention_calls
+from mlcost.costs.kv_cache import CacheShape, LayerCache, from_attention_calls
 from mlcost.errors import UsageError
 from mlcost.results import InferenceEstimate
 
@@ -43,6 +43,28 @@ def attention_at(call: Call, keys: int) -> Call:
     return make_call(call.op, call.module, call.phase, macs, other, args, [out])
 
 
+def latent_attention_at(call: Call, keys: int, layer: LayerCache) -> Call:
+    """An MLA layer's decode attention CALL over a latent cache of KEYS positions, as an MLA kernel runs it
+    (costs.kv_cache: DeepSeek-V2 section 2.1.2's absorbed form).  Each query head scores all d_c + d_R
+    latent elements of every cached position and sums their first d_c (the values): B x heads x Lq x KEYS x
+    (2 d_c + d_R) MACs, the SDPA formula with E = d_c + d_R and Ev = d_c.  Bytes: the queries, the latent
+    cache once (keys and values are the same elements), the mask; the d_c-wide output written."""
+    q, _k, _v, mask, *rest = list(call.args) + [None] * max(0, 4 - len(call.args))
+    width = layer.elements_per_token
+    rank = width - layer.rope
+    lead = q.shape[:-1]  # (batch, heads, Lq)
+    q2 = TS(lead + (width,), q.dtype)
+    latent = TS(q.shape[:1] + (1, keys, width), _k.dtype)
+    values = TS(q.shape[:1] + (1, keys, rank), _k.dtype)
+    mask2 = TS(mask.shape[:-1] + (keys,), mask.dtype) if isinstance(mask, TS) else mask
+    out = TS(lead + (rank,), q.dtype)
+    _, formula = lookup(ATTENTION)
+    macs, other = formula([q2, latent, values, mask2, *rest], [out])
+    read = sum(tensor_bytes(t) for t in (q2, latent, mask2) if isinstance(t, TS))
+    return Call(call.op, call.module, call.phase, int(macs), 2 * int(macs) + int(other), read, tensor_bytes(out),
+                compute_dtype([q2]), (q2, latent, values, mask2, *rest))
+
+
 def decode_steps(prompt: int, new: int) -> list[tuple[int, float]]:
     """(cached tokens, weight) pairs whose weighted sum is the mean over steps k = 0..NEW-1 of f(PROMPT + k)."""
     if new <= EXACT_STEPS + 1:
@@ -52,10 +74,10 @@ def decode_steps(prompt: int, new: int) -> list[tuple[int, float]]:
     return [(p, (0.5 if i in (0, n) else 1.0) / n) for i, p in enumerate(points)]
 
 
-def _window_of(cache: CacheShape | None, layer: int) -> int | None:
+def _layer(cache: CacheShape | None, layer: int) -> LayerCache | None:
     if cache is None or layer >= len(cache.layers):
         return None
-    return cache.layers[layer].window
+    return cache.layers[layer]
 
 
 def decode_floor(calls: list[Call], chip: roofline.Chip, cache: CacheShape | None, prompt: int,
@@ -65,8 +87,15 @@ def decode_floor(calls: list[Call], chip: roofline.Chip, cache: CacheShape | Non
     rest = [c for c in calls if not (c.op == ATTENTION and c.args)]
     base = roofline.analyse(rest, chip, keep_calls=False)
 
-    def at(cached: int) -> list[Call]:  # each layer's attention reads its cache (at most its window) + the new token
-        return [attention_at(c, min(cached + 1, _window_of(cache, i) or cached + 1)) for i, c in enumerate(att)]
+    def one(i: int, c: Call, cached: int) -> Call:  # a layer's attention reads its cache (at most its window) + the new token
+        layer = _layer(cache, i)
+        keys = min(cached + 1, (layer.window if layer is not None else None) or cached + 1)
+        if layer is not None and layer.kind == "latent":
+            return latent_attention_at(c, keys, layer)
+        return attention_at(c, keys)
+
+    def at(cached: int) -> list[Call]:
+        return [one(i, c, cached) for i, c in enumerate(att)]
 
     seconds = flops = nbytes = compute_s = 0.0
     for cached, w in decode_steps(prompt, new):
@@ -130,7 +159,8 @@ def estimate(model: Any, *, chip: str, batch: int = 1, prompt_tokens: int, new_t
     notes = [*dec.notes, *cache.notes,
              f"prefill: one forward over {batch} x {prompt_tokens} tokens; decode: {new_tokens} steps of one token per "
              f"sequence, attention reading a KV cache of {prompt_tokens}..{prompt_tokens + new_tokens - 1} tokens "
-             "(K and V at their own heads); floors are lower bounds (no overlap, no reuse across operators)",
+             "(K and V at their own heads; an MLA layer reads its latent); floors are lower bounds (no overlap, no "
+             "reuse across operators)",
              "time to first token = the prefill floor; seconds per output token = the mean decode step floor; "
              f"tokens/s = batch {batch} / that; per 1M output tokens = (prefill + {new_tokens} steps) / "
              f"({batch} x {new_tokens}) tokens",
@@ -164,4 +194,4 @@ def _per_million(chip: roofline.Chip, seconds: float, region: str | None, provid
                             *est.assumptions]}
 
 
-__all__ = ["estimate", "decode_floor", "attention_at", "decode_steps"]
+__all__ = ["estimate", "decode_floor", "attention_at", "latent_attention_at", "decode_steps"]
