@@ -313,3 +313,24 @@ def test_cli_flops_at_a_tiny_utilization_does_not_blame_an_hours_never_given(cli
     # was "--hours is out of range (more than 1e+30), got 2.80754e+39" with no --hours on the line
     assert (r.exit_code, r.stderr.strip()) == (2, "mlcost: error: the hours --flops takes at the lowest --utilization "
                                                   "is out of range (more than 1e+30), got 2.80754e+39")
+
+
+@pytest.mark.parametrize("price", [[], ["--price-per-hour", "3"]])
+def test_the_cost_is_stated_once(cli, price):
+    """The table view listed the price twice: 'cost at the on-demand $5.12/accelerator-hour of A100-SXM4-80GB'
+    and 'cost: A100-SXM4-80GB: $5.12 per accelerator-hour, 2024'.  One assumption line says the price and its
+    source, in every view (and the JSON keeps its cost.source)."""
+    for view in ([], ["--explain"], ["-f", "markdown"]):
+        r = cli("carbon", "--gpu", "a100", "--hours", "2", *price, *view, env={"COLUMNS": "80"})
+        assert r.exit_code == 0, r.stderr
+        bullets = [line for line in r.stdout.splitlines() if line.startswith("- cost")]
+        assert len(bullets) == 1, r.stdout
+        usd = "$6" if price else "$10.2"  # 2 h x $3, or 2 h x $5.12 = $10.24 (p4de on-demand $40.96 / 8 GPUs)
+        assert (f"| cost | {usd} |" if view == ["-f", "markdown"] else f"cost                {usd}") in r.stdout
+    if price:
+        assert bullets == ["- cost: --price-per-hour $3 x 2 accelerator-hours (as given; no reference price used)"]
+    else:
+        assert bullets[0].startswith("- cost at the on-demand $5.12/accelerator-hour of A100-SXM4-80GB (2024) "
+                                     "(estimate); one price recorded, no range; AWS EC2 p4de.24xlarge")
+    r = cli("carbon", "--gpu", "a100", "--hours", "2", *price, "-f", "json")
+    assert r.json()["cost"]["source"].startswith("--price-per-hour 3 USD" if price else "A100-SXM4-80GB: $5.12")

@@ -99,8 +99,10 @@ def _cost(e: EnergyEstimate, price_per_hour: float | None, count: int,
         require_positive(price_per_hour, "--price-per-hour")
         if acc_hours is None:
             raise UsageError("--price-per-hour needs a duration: give --hours (or --gpu with --flops)")
-        return (price_per_hour * acc_hours, price_per_hour * h_lo, price_per_hour * h_hi,
-                f"--price-per-hour {price_per_hour:g} USD per accelerator-hour x {acc_hours:g} h")
+        src = f"--price-per-hour {price_per_hour:g} USD per accelerator-hour x {acc_hours:g} h"
+        assumptions.append(f"cost: --price-per-hour ${price_per_hour:g} x {acc_hours:g} accelerator-hours "
+                           "(as given; no reference price used)")
+        return price_per_hour * acc_hours, price_per_hour * h_lo, price_per_hour * h_hi, src
     row = _price_row(e.gpu)
     if row is None or acc_hours is None:
         assumptions.append("no cost: no --price-per-hour and no reference cloud price for this hardware")
@@ -112,8 +114,10 @@ def _cost(e: EnergyEstimate, price_per_hour: float | None, count: int,
     one = lo == hi and lo_m == hi_m
     prices = f"${hi:g} ({hi_m})" if one else f"${lo:g} ({lo_m}) to ${hi:g} ({hi_m})"
     src = f"{row['accelerator']}: {prices} per accelerator-hour, {when}{status}: {row['source']}"
+    # one line says the price and where it is from (the table view listed the cost twice: this line and the source)
     assumptions.append(f"cost at the {hi_m} ${hi:g}/accelerator-hour of {row['accelerator']} ({when}){status}"
-                       + ("; one price recorded, no range" if one else f"; range from the {lo_m} ${lo:g}"))
+                       + ("; one price recorded, no range" if one else f"; range from the {lo_m} ${lo:g}")
+                       + f"; {row['source']}")
     return hi * acc_hours, lo * h_lo, hi * h_hi, src
 
 

@@ -88,8 +88,6 @@ def _measured_total_line(est: CarbonEstimate) -> str:
             f"{_g(t['co2e_kg'])} kg CO2e (estimate above: {_g(est.co2e_kg)} kg)")
 
 
-def _all_assumptions(est: CarbonEstimate) -> list[str]:
-    return [*est.assumptions, *([f"cost: {est.cost_source}"] if est.cost_source else [])]
 
 
 def headline(est: CarbonEstimate) -> str:
@@ -120,7 +118,7 @@ def parts(est: CarbonEstimate, width: int = 80, *, explain: bool = False) -> lis
             width=width, title=f"measured runs (ledger, {len(est.measured)})")
         measured = layout.titled(None, runs, _measured_total_line(est))
     return [layout.facts(_rows(est), title="mlcost carbon: energy, CO2e and cost"), measured,
-            *assumption_notes(_all_assumptions(est), explain, width)]
+            *assumption_notes(est.assumptions, explain, width)]
 
 
 def render_markdown(est: CarbonEstimate) -> str:
@@ -135,7 +133,7 @@ def render_markdown(est: CarbonEstimate) -> str:
                         + [[f"total ({(est.measured_total() or {}).get('runs')} runs)",
                             _g((est.measured_total() or {}).get("energy_kwh")),
                             _g((est.measured_total() or {}).get("co2e_kg")), "", ""]], align="lrrrl", raw=True)
-    out += ["", "**Assumptions**", "", *md.bullets(_all_assumptions(est))]
+    out += ["", "**Assumptions**", "", *md.bullets(est.assumptions)]
     return "\n".join(out) + "\n"
 
 
