@@ -36,6 +36,13 @@ def number(value: Any, what: str, *, percent: bool = False) -> float | int | Non
     return out if percent or not out.is_integer() else int(out)
 
 
+def _count(count: Any) -> int | None:
+    """--count accelerators: a whole number from 1 to 2^31-1, as --gpus (1e20 chips was accepted)."""
+    from mlcost.units import require_size
+
+    return None if count is None else require_size(number(count, "--count"), "--count")
+
+
 def _seconds(hours: Any, days: Any) -> float | None:
     from mlcost.units import parse_duration
 
@@ -112,7 +119,7 @@ def compute(model: Any = None, *, profile: Any = None, flops_per_sample: Any = N
     n_tokens = parse_count(tokens, "--tokens") if tokens is not None else None
     util = parse_fraction(utilization, "--utilization") if utilization is not None else None
     n_epochs = number(epochs, "--epochs")
-    n_count, peak = number(count, "--count"), number(peak_tflops, "--peak-tflops")
+    n_count, peak = _count(count), number(peak_tflops, "--peak-tflops")
     shape = {k: number(v, f"--{k.replace('_', '-')}") for k, v in (("layers", layers), ("seq_len", seq_len), ("d_model", d_model))}
     if method != "hardware_time" and gpu is None and peak is None:
         # these only time the estimate on an accelerator; without one they would be silently ignored
@@ -171,7 +178,7 @@ def _as_compute(value: Any) -> ComputeEstimate:
     return ComputeEstimate.from_dict(value)
 
 
-def carbon(*, gpu: str | None = None, count: int | None = None, hours: Any = None, days: Any = None,
+def carbon(*, gpu: str | None = None, count: Any = None, hours: Any = None, days: Any = None,
            gpu_hours: Any = None, power_fraction: Any = None, power_watts: Any = None, energy_kwh: Any = None,
            flops: Any = None, compute: Any = None, utilization: Any = None, precision: str | None = None,
            pue: Any = None, provider: str | None = None, region: str | None = None, intensity: Any = None,
@@ -187,6 +194,7 @@ def carbon(*, gpu: str | None = None, count: int | None = None, hours: Any = Non
     from mlcost.choices import ChipPrecision, choose
     from mlcost.costs import carbon as cb
 
+    count = _count(count)
     seconds = _seconds(hours, days)
     if seconds is not None and seconds <= 0:
         raise UsageError(f"{'--hours' if hours is not None else '--days'} must be positive, got {hours if hours is not None else days}")

@@ -12,14 +12,13 @@ import typer
 from mlcost.choices import CarbonMethod, ChipPrecision, EstimateFormat
 from mlcost.cli._options import FORMAT_HELP, distinct_files, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
-from mlcost.units import require_positive
 
 FORMATS = tuple(f.value for f in EstimateFormat)
 
 
 def carbon_command(
     gpu: Optional[str] = typer.Option(None, "--gpu", help="Accelerator (see `mlcost reference hardware`): a100, v100, h100 ..."),
-    count: Optional[int] = typer.Option(None, "--count", help="Number of accelerators (default 1)."),
+    count: Optional[str] = typer.Option(None, "--count", help="Number of accelerators (default 1)."),
     hours: Optional[str] = typer.Option(None, "--hours", help="Wall-clock time of the job: hours, or a duration such as 90m, 1h30m."),
     days: Optional[str] = typer.Option(None, "--days", help="Wall-clock time of the job: days, or a duration such as 36h."),
     gpu_hours: Optional[str] = typer.Option(None, "--gpu-hours", help="Accelerator-hours summed over all chips (as model cards give them)."),
@@ -63,8 +62,6 @@ def carbon_command(
     fmt = output_format(fmt, output, EstimateFormat, EstimateFormat.TABLE)
     terminal_only(fmt, EstimateFormat.TABLE, quiet=quiet, explain=explain)
     distinct_files(("--output", output), reads=(("--compute-json", compute_json), ("--ledger", ledger)))
-    if count is not None:  # typer reads any int: 10**400 would overflow a float further on
-        require_positive(count, "--count", integer=True)
     est = carbon(gpu=gpu, count=count, hours=hours, days=days, gpu_hours=gpu_hours, power_fraction=power_fraction,
                  power_watts=power_watts, energy_kwh=energy_kwh, flops=flops, compute=compute_json,
                  utilization=utilization, precision=precision.value if precision else None, pue=pue, provider=provider,
