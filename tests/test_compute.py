@@ -243,6 +243,21 @@ def test_trend_placement():
     assert cm.trend_position(1e-6)["text"].startswith("below DQN")
 
 
+def test_a_run_below_a_trends_first_result_is_not_given_a_year_before_the_trend(cli):
+    """A tiny run (6 * 1e6 * 1e6 = 6e12 FLOPs = 6.94e-8 pfs-days) printed 'since 2019 (8.5-month doubling):
+    1995.6': the since-2019 line run backwards.  Below a trend's first result it is 'already below' it."""
+    r = cli("compute", "--params", "1M", "--tokens", "1M", env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.stderr
+    [row] = [line for line in r.stdout.splitlines() if line.startswith("trend reaches it")]
+    assert row == ("trend reaches it  2012-2018 (3.4-month doubling): already below the trend at its first run "
+                   "(2012); since 2019 (8.5-month doubling): already below the trend at its first run (2020)")
+    t = cli("compute", "--params", "1M", "--tokens", "1M", "-f", "json").json()["trend"]["trends"]
+    assert [(v["before_start"], int(v["start_year"])) for v in t.values()] == [(True, 2012), (True, 2020)]
+    assert t["since 2019"]["reached_year"] < 2019  # the number is still there, flagged
+    big = cm.trend_position(3.8e25 / 8.64e19)["trends"]  # Llama 3.1 405B: above both trends' first results
+    assert not big["2012-2018"]["before_start"] and not big["since 2019"]["before_start"]
+
+
 def test_seq2seq_counting_example_is_loose_in_the_post():
     # (348M+304M) words x 0.380 GF x 2 x 3 x 7.5 epochs = 1.115e19 FLOPs = 0.129 pfs-days; the post prints
     # 7,300 PF = 0.085.  Its inputs give 1.53x its result: inside its factor-of-2-3 aim, not its rounding

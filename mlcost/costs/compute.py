@@ -345,7 +345,8 @@ def trend_lines() -> dict[str, dict[str, Any]]:
 
 def trend_position(pfs_days: float) -> dict[str, Any]:
     """Where PFS_DAYS falls among the reference results (headline and since-2019 runs), the ratio to AlexNet, and
-    the date at which each trend reaches it."""
+    the date at which each trend reaches it (``before_start``: the run is below the trend at its first result,
+    ``start_year``, so the year is an extrapolation to before the trend began)."""
     rows = sorted((r for r in reference_results() if r["group"] in ("headline", "recent")), key=lambda r: r["pfs_days"])
     if not rows or not pfs_days > 0:
         return {}
@@ -363,9 +364,13 @@ def trend_position(pfs_days: float) -> dict[str, Any]:
         where = f"above {lo}, the largest result with a published value"
     if x_alexnet is not None:
         where += f"; {_times(x_alexnet)} AlexNet"
-    trends = {k: {"doubling_months": t["doubling_months"],
-                  "reached_year": (math.log2(pfs_days) - t["intercept"]) / t["slope_per_year"], "how": t["how"]}
-              for k, t in trend_lines().items()}
+    trends = {}
+    for k, t in trend_lines().items():
+        year = (math.log2(pfs_days) - t["intercept"]) / t["slope_per_year"]
+        # a run smaller than the trend at its first result "reaches it" before the trend exists (the since-2019
+        # line, run backwards, reached a tiny run in 1995): the year is kept, and flagged
+        trends[k] = {"doubling_months": t["doubling_months"], "reached_year": year, "start_year": t["span"][0],
+                     "before_start": year < t["span"][0], "how": t["how"]}
     return {"below": lo, "above": hi, "x_alexnet": x_alexnet, "text": where, "trends": trends}
 
 

@@ -89,8 +89,16 @@ def _rows(est: ComputeEstimate) -> list[tuple[str, str]]:
         t = est.trend.get("trends") or {}
         if t:
             rows.append(("trend reaches it", "; ".join(
-                f"{k} ({v['doubling_months']:.1f}-month doubling): {v['reached_year']:.1f}" for k, v in t.items())))
+                f"{k} ({v['doubling_months']:.1f}-month doubling): {_reached(v)}" for k, v in t.items())))
     return rows
+
+
+def _reached(trend: dict) -> str:
+    """'2025.3'; for a run below the trend at its first result, 'already below the trend at its first run (2020)'
+    (the line run backwards gave years before the trend existed: 'since 2019 ...: 1995.6')."""
+    if trend.get("before_start"):
+        return f"already below the trend at its first run ({math.floor(trend['start_year'])})"
+    return f"{trend['reached_year']:.1f}"
 
 
 def parts(est: ComputeEstimate, width: int = 80, *, explain: bool = False) -> list:
