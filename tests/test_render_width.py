@@ -203,6 +203,19 @@ def test_assumption_head_skips_an_inner_parenthesis_rather_than_cutting_the_clau
         "cost at the on-demand $12.29/accelerator-hour of H100-SXM5"
 
 
+def test_assumption_head_docs_say_what_it_does():
+    """explain.py said a head is 'the words before the first ':' or ';'' (module) and 'up to its first ';' or
+    '('' (head): neither is what head does (a ':' never cuts; an inner parenthesis is skipped).  The docstrings
+    now carry examples, run here, so the doc cannot drift from the behaviour again."""
+    import doctest
+
+    from mlcost.render import explain
+
+    result = doctest.testmod(explain, optionflags=doctest.ELLIPSIS)
+    assert (result.failed, result.attempted) == (0, 4)
+    assert "':' or ';'" not in explain.__doc__ and "up to its first ';' or '('" not in explain.head.__doc__
+
+
 def test_infer_numbers_are_plain_numbers():
     """infer printed '1.374e+04 tokens/s' (-q headline) and '10.12 gCO2e' (4 digits beside '0.181 kWh'):
     tokens/s and gCO2e go through units.format_number like every other figure."""

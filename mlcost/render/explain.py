@@ -1,8 +1,9 @@
 """What the default terminal view says about assumptions and conventions (the rest is behind --explain).
 
 Results record every assumption in full (JSON, CSV and markdown carry them all).  A terminal view names
-each one by its head, the words before the first ':' or ';' ("built on the meta device"), elided to one
-line, and shows the counting conventions only where they change this result: a convention is named when
+each one by its head (``head``: the clause before the first ';' or before a parenthesis that ends it; a ':'
+does not cut, since the words before one are often only a label, "no --region: world average ..."), elided
+to one line, and shows the counting conventions only where they change this result: a convention is named when
 the profile holds an operator it governs (attention, embeddings, recurrent layers), in its short form.
 ``--explain`` prints every assumption and convention in full.
 """
@@ -53,9 +54,20 @@ def _head_text(text: str) -> str:
 
 
 def head(assumption: str, limit: int = HEAD_MAX) -> str:
-    """The assumption's head, up to its first ';' or '(': 'accelerator power = TDP 400 W x 1 (Patterson ...)'
-    -> 'accelerator power = TDP 400 W x 1'.  A head of one or two words ('PUE 1.58 (...)') says too little:
-    then the whole text, elided at LIMIT characters."""
+    """The assumption's head: its text up to the first '; ', or up to a ' (' whose parenthesis ends the clause
+    (is followed by ':', ';', another '(' or the end).  A parenthesis inside the clause is left out and the
+    clause goes on; a ':' never cuts.  A head of one or two words ('PUE 1.58 (...)') says too little: then the
+    whole text.  Elided at LIMIT characters.
+
+    >>> head("accelerator power = TDP 400 W x 0.8 (assumed; range 0.5-1): No published measured average")
+    'accelerator power = TDP 400 W x 0.8'
+    >>> head("no --region: world average 475 gCO2e/kWh (codecarbon 3.3.2); range 98.3-713 g/kWh")
+    'no --region: world average 475 gCO2e/kWh'
+    >>> head("the cache write of each new token (2 x kv bytes per layer) is not counted; it is small")
+    'the cache write of each new token is not counted'
+    >>> head("PUE 1.58 (fallback: operator unknown; range 1.08-1.63): Uptime Institute", limit=30)
+    'PUE 1.58 (fallback: operator…'
+    """
     text = " ".join(str(assumption).split())
     short = _head_text(text)
     if len(short.split()) < 3:
