@@ -53,7 +53,7 @@ def _fail(exc: BaseException, message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-_CHOICE_ERROR = re.compile(r"^Invalid value for (?P<opt>.+?): (?:Value error, )?(?P<value>.+) is not one of (?P<choices>.+?)\.?$")
+_CHOICE_ERROR = re.compile(r"^Invalid value for (?P<opt>.+?): (?P<value>.+) is not one of (?P<choices>.+?)\.?$")
 
 
 def usage_line(exc: Any) -> str:
@@ -64,7 +64,7 @@ def usage_line(exc: Any) -> str:
     if m:
         opt = m["opt"].strip("'").split("' / '")[0]
         return f"unknown {opt} {m['value']}; choose one of {m['choices'].replace(chr(39), '')}"
-    return message.replace("Value error, ", "")
+    return message
 
 
 class _Group(TyperGroup):

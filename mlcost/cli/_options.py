@@ -69,15 +69,27 @@ def distinct_files(*named: tuple[str, Optional[Path]], reads: tuple[tuple[str, O
 
 
 def names_a_path(param: Any) -> bool:
-    """Whether PARAM (a typer option or argument) names a file or folder: it is typed Path (also Optional[Path],
-    list[Path]), or it is text declared with ``path_type=str`` (a MODEL that may be ``pkg.module:factory``, a
-    ``--ledger DIR/`` whose slash matters)."""
-    desc = getattr(param, "type_descriptor", None)
-    if desc is None:
-        return False
-    kinds = (desc.annotation, *get_args(desc.annotation))
-    return any(isinstance(k, type) and issubclass(k, Path) for k in kinds) or \
-        getattr(desc.parameter_info, "path_type", None) is not None
+    """Whether PARAM (an option or argument of a Command) names a file or folder: its parameter is typed Path
+    (also Optional[Path], list[Path]), or it is text declared with ``path_type=str`` (a MODEL that may be
+    ``pkg.module:factory``, a ``--ledger DIR/`` whose slash matters).  Command marks its params so."""
+    return getattr(param, "mlcost_names_a_path", False)
+
+
+def _is_path(annotation: Any) -> bool:
+    return (isinstance(annotation, type) and issubclass(annotation, Path)) or any(_is_path(a) for a in get_args(annotation))
+
+
+def _path_parameters(callback: Any) -> set[str]:
+    """The parameters of a command's function (under typer's wrapper) that name a file or folder: read from the
+    function's own declaration, since typer 0.24-0.28 keep neither the annotation nor path_type on click's param
+    (a text one with path_type=str is plain STRING there)."""
+    import inspect
+    from typing import get_type_hints
+
+    fn = inspect.unwrap(callback)
+    hints = get_type_hints(fn)
+    return {name for name, p in inspect.signature(fn).parameters.items()
+            if _is_path(hints.get(name)) or getattr(p.default, "path_type", None) is not None}
 
 
 class Command(TyperCommand):
@@ -85,6 +97,12 @@ class Command(TyperCommand):
     option ("--summary: empty path"), exit 2.  typer turns '' into Path('.'), the current folder, so `track
     --summary ''` read the working directory as a ledger and `-o ''` reported '.'; the raw value is checked here,
     before any conversion, for every path-typed option and argument at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        paths = _path_parameters(self.callback) if self.callback is not None else set()
+        for param in self.params:
+            param.mlcost_names_a_path = param.name in paths
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never an error there
