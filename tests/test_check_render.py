@@ -176,3 +176,30 @@ def test_action_install_step_builds_a_valid_requirement(tmp_path):
     assert req("mlcost==0.1.0", "torch,onnx") == "mlcost[torch,onnx]==0.1.0"  # not mlcost==0.1.0[torch,onnx]
     assert req("mlcost>=0.1,<0.2") == "mlcost[torch]>=0.1,<0.2"
     assert req("mlcost", "") == "mlcost"
+
+
+def test_text_below_the_tables_width_keeps_every_verdict(tmp_path):
+    """Below ~55 columns (model, budget, value and verdict side by side) rich cropped the last column: at 40 the
+    verdict was gone ('val' was the last header).  Too narrow for the table, each budget is one line that starts
+    with its verdict and carries value, limit and change."""
+    from mlcost.render.layout import cell_width
+
+    r = report(tmp_path)
+    for width in (40, 46, 50, 54):
+        text = rb.render_text(r, width=width)
+        assert max(cell_width(line) for line in text.splitlines()) <= width, text
+        assert text.count("EXCEEDED") == 1 and text.count("near limit") == 3, text
+    lines = rb.render_text(r, width=46).splitlines()  # (the config's tmp path above wraps)
+    start = next(i for i, line in enumerate(lines) if line.startswith("near limit"))
+    assert lines[start:start + 9] == [
+        "near limit  net max_params: 950, limit 1 k,",
+        "            change +5.56%",  # 950 / 900 - 1
+        "EXCEEDED    net max_macs: 5.1 kMACs, limit 5",
+        "            kMACs, change +2.00%",
+        "near limit  net max_increase.macs: 5.1 kMACs,",
+        "            limit +2% (5.1 kMACs), change",
+        "            +2.00%",
+        "near limit  net max_weights_bytes: 3.71 KiB,",  # 4 x 950 = 3,800 B
+        "            limit 4 KiB, change +5.56%"]
+    header = next(line for line in rb.render_text(r, width=50).splitlines() if line.startswith("model"))
+    assert header.split() == ["model", "budget", "value", "verdict"]  # where the table fits, still the table

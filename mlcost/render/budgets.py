@@ -94,8 +94,15 @@ def parts(report: BudgetReport, width: int = 80) -> list:
             layout.Column("limit", justify="right", wrap=True, priority=1), layout.num("change", priority=2),
             layout.Column("verdict")]  # the verdict stays: limit and change go first, named in the caption
     out = [layout.text(f"mlcost check: {report.config}")]
-    out.append(layout.table(cols, rows, width=w) if rows else
-               layout.text("(no budgets configured)" if not report.rows else "(every budget skipped)"))
+    if not rows:
+        out.append(layout.text("(no budgets configured)" if not report.rows else "(every budget skipped)"))
+    elif layout.fits(cols, rows, w):
+        out.append(layout.table(cols, rows, width=w))
+    else:  # too narrow for model, budget, value and verdict side by side (~55 columns): one line per budget,
+        # the verdict first, so that it is never the part cut off
+        out.append(layout.facts([(verdict, f"{model} {budget}: {value}, limit {limit}"
+                                  + ("" if change == "—" else f", change {change}"))
+                                 for model, budget, value, limit, change, verdict in rows]))
     out += [layout.text(f"skipped: {n}") for n in _skipped(report)]
     out += [layout.text(f"note: {n}") for n in report.notes]
     out.append(layout.text(_summary(report)))

@@ -158,6 +158,12 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[Any]], *, width: in
     return titled(title, _build(columns, body, keep), caption)
 
 
+def fits(columns: Sequence[Column], rows: Sequence[Sequence[Any]], width: int) -> bool:
+    """Whether ``table`` can show ROWS at WIDTH with every priority-0 column whole (its last resort: below that,
+    rich crops the last columns).  A caller with a column that must stay visible picks another layout when not."""
+    return _renders_whole(columns, rows, [i for i, c in enumerate(columns) if c.priority == 0], width)
+
+
 def _exact_where_they_fit(columns: Sequence[Column], rows: Sequence[Sequence[Any]], body: Sequence[Sequence[Any]],
                           keep: Sequence[int]) -> list[list[Any]]:
     """BODY (the compact cells) with a kept column's exact cells put back wherever they are no wider than
