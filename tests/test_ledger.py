@@ -197,13 +197,41 @@ def test_run_summary_table_fits_80_columns_and_lists_flags(tmp_path):
     ep = "torchrun@127.0.0.1:54437"
     rows = [_row(ep, "0", "2024-01-01T00:00:00+00:00", 30.7, 0.000226311, estimate_energy_kwh="0.002"),
             _row(ep, "1", "2024-01-01T00:00:00+00:00", 30.71, 0.000226330, estimate_energy_kwh="0.002", exit_code="1")]
-    text = render_summary(summarize(rows, "run"), "run", "table")
+    # laid out by layout.table like every other table (it was laid out by hand): numbers right-aligned, a rule
+    # under the header; at 80 columns the 24-character run id stays whole and 'procs' is the column left out
+    text = render_summary(summarize(rows, "run"), "run", "table", width=81)
     assert text.splitlines() == [
-        "run                       nodes  procs  wall_s  kWh        kg CO2e    GPU-h",
-        "torchrun@127.0.0.1:54437  2      4      30.7    0.0004526  0.0002263  0.136",  # 8 GPUs x 61.41 s / 3600
-        "torchrun@127.0.0.1:54437: measured / estimated 0.23 (0.0004526 / 0.002 kWh)",
+        "run                        nodes   procs   wall_s         kWh     kg CO2e   GPU-h",
+        "─" * 81,
+        "torchrun@127.0.0.1:54437       2       4     30.7   0.0004526   0.0002263   0.136",  # 8 GPUs x 61.41 s / 3600
+        "torchrun@127.0.0.1:54437: measured / estimated 0.23 (0.0004526 / 0.002 kWh)",  # 0.0004526 / 0.002
         "torchrun@127.0.0.1:54437: 1 node(s) ended with a non-zero exit code"]
+    text = render_summary(summarize(rows, "run"), "run", "table", width=80)
+    assert text.splitlines()[:4] == [
+        "run                        nodes   wall_s         kWh     kg CO2e   GPU-h",
+        "─" * 73,
+        "torchrun@127.0.0.1:54437       2     30.7   0.0004526   0.0002263   0.136",
+        "not shown: procs (widen the terminal, or -f json)"]
     assert max(map(len, text.splitlines())) <= 80
+
+
+def test_summary_table_is_layouts_at_every_width():
+    """--by command at 80: the table helper's columns; at 60 'failed' and 'duration_s' go first, named; at 40
+    (the hand-laid table overflowed there) each group is its command, then its figures."""
+    from mlcost.render.ledger import render_summary
+
+    rows = [_row("r1", "0", "2024-01-01T00:00:00+00:00", 30.7, 0.000226311, estimate_energy_kwh="0.002")]
+    groups = summarize(rows, "command")
+    assert render_summary(groups, "command", "table", width=80).splitlines() == [
+        "command         runs   failed   duration_s   energy_kwh     co2e_kg   meas/est",
+        "─" * 78,
+        "torchrun t.py      1        0         30.7    0.0002263   0.0001132       0.11",  # 0.0002263 / 0.002
+        "meas/est: measured kWh / --estimate kWh at the machine (before PUE)"]
+    assert "not shown: failed, duration_s" in render_summary(groups, "command", "table", width=60)
+    narrow = render_summary(groups, "command", "table", width=40).splitlines()
+    assert narrow[:4] == ["torchrun t.py", "  runs 1, failed 0, duration_s 30.7,", "  energy_kwh 0.0002263, co2e_kg",
+                          "  0.0001132, meas/est 0.11"]
+    assert max(map(len, narrow)) <= 40
 
 
 def test_options_that_do_not_apply_are_usage_errors(tmp_path, cli):

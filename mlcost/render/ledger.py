@@ -5,7 +5,6 @@ so the table itself stays narrow.
 """
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 from mlcost.render import layout, to_json
@@ -27,8 +26,9 @@ def _cells(g: dict[str, Any], by: str, with_estimate: bool) -> tuple[str, ...]:
     return cells + ((_ratio(g.get("measured_over_estimated")),) if with_estimate and by != "run" else ())
 
 
-def render_summary(groups: list[dict[str, Any]], by: str, fmt: str) -> str:
-    """GROUPS from ``mlcost.ledger_summary.summarize(rows, BY)`` in FMT (table | json | markdown)."""
+def render_summary(groups: list[dict[str, Any]], by: str, fmt: str, width: int | None = None) -> str:
+    """GROUPS from ``mlcost.ledger_summary.summarize(rows, BY)`` in FMT (table | json | markdown); the table is
+    WIDTH columns wide at most (default: the terminal's)."""
     if fmt == "json":
         return to_json({"schema": SUMMARY_SCHEMA, "by": by, "groups": groups})
     with_estimate = any(g.get("estimate_energy_kwh") for g in groups)
@@ -45,16 +45,19 @@ def render_summary(groups: list[dict[str, Any]], by: str, fmt: str) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                  *["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]]
         return "\n".join(lines + ([""] + [f"- {n}" for n in notes] if notes else [])) + "\n"
-    widths = [max(len(r[c]) for r in [head, *body]) for c in range(len(head))]
-    # the first column (a command line, a commit, a run id) wraps so the table fits the terminal's width
-    room = layout.width() - sum(widths[1:]) - 2 * (len(widths) - 1)
-    widths[0] = max(8, min(widths[0], room))
-    lines = []
-    for r in [head, *body]:
-        label = textwrap.wrap(r[0], widths[0], break_long_words=True, break_on_hyphens=False) or [""]
-        lines.append("  ".join(v.ljust(w) for v, w in zip((label[0], *r[1:]), widths)).rstrip())
-        lines += [part for part in label[1:]]
+    # one table helper for every terminal table (layout.table): numbers never wrap; a narrow terminal drops the
+    # columns of highest number first (named in the caption).  A run id is kept whole (up to 36 characters, a
+    # UUID's); a command line or commit wraps.
+    w = width or layout.width()
+    drop = {"procs": 3, "GPU-h": 2, "wall_s": 1} if by == "run" else {"failed": 2, "duration_s": 1}
+    first = layout.Column(head[0], wrap=True, min_width=36 if by == "run" else None)
+    columns = [first, *(layout.num(h, drop.get(h, 0)) for h in head[1:])]
+    if layout.fits(columns, body, w):
+        parts = [layout.table(columns, body, width=w)]
+    else:  # not even the first column beside the kept figures: each group is its name, then its figures
+        parts = [layout.notes([", ".join(f"{h} {v}" for h, v in zip(head[1:], r[1:]))], r[0], bullet="  ")
+                 for r in body]
     if with_estimate and by != "run":
-        lines.append("meas/est: measured kWh / --estimate kWh at the machine (before PUE)")
-    notes = [textwrap.fill(n, 80, subsequent_indent="  ", break_on_hyphens=False) for n in notes]
-    return "\n".join(lines + notes) + "\n"
+        parts.append(layout.paragraph("meas/est: measured kWh / --estimate kWh at the machine (before PUE)"))
+    parts += [layout.paragraph(n) for n in notes]
+    return layout.render_text(parts, w, gap=False).rstrip("\n") + "\n"
