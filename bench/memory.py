@@ -1,8 +1,10 @@
 """mlcost's memory predictions beside the allocator and beside the published rules of thumb.
 
 Part 1, models small enough to run for real on this CPU (tests/_alloc.py builds them): mlcost's meta-device
-figure beside the CPU allocator's peak of a real run (torch.profiler memory timeline) and the ratio, for
-inference, a training forward and a whole steady-state AdamW step.
+figure planned for the CPU (``workspace="cpu"``: oneDNN's reorders, scratchpads and RNN workspaces) beside
+the CPU allocator's peak of a real run (torch.profiler memory timeline) and the ratio, for inference, a
+training forward and a whole steady-state AdamW step; and the tensors-only figure (``workspace="none"``,
+the device-neutral default) with its ratio.
 
 Part 2, large shapes that cannot run here (Llama-2-7B, Llama-2-70B configs, built on meta): mlcost's
 measured mixed-precision AdamW step (--training --precision mixed) beside the 16 bytes/parameter rule
@@ -62,7 +64,8 @@ def small_rows() -> list[dict]:
             meta.train(training)
             if kind == "AdamW step":
                 truth = real_step_peak(real, x, "adamw")
-                predicted = dispatch.run(meta, xm, {}, training=True, optimizer="adamw").step.peak_bytes
+                predicted, tensors = (dispatch.run(meta, xm, {}, training=True, optimizer="adamw",
+                                                   workspace=ws).step.peak_bytes for ws in ("cpu", "none"))
             else:
                 def run(m=real, x=x, training=training):
                     if training:
@@ -71,9 +74,11 @@ def small_rows() -> list[dict]:
                         with torch.no_grad():
                             m(*x)
                 truth = allocator_peak(run)
-                predicted = dispatch.run(meta, xm, {}, training=training).activations_peak_bytes
+                predicted, tensors = (dispatch.run(meta, xm, {}, training=training,
+                                                   workspace=ws).activations_peak_bytes for ws in ("cpu", "none"))
             rows.append({"model": name, "what": kind, "mlcost_bytes": predicted, "allocator_bytes": truth,
-                         "ratio": round(predicted / truth, 4)})
+                         "ratio": round(predicted / truth, 4), "tensors_only_bytes": tensors,
+                         "tensors_only_ratio": round(tensors / truth, 4)})
     return rows
 
 
@@ -120,9 +125,11 @@ def main() -> None:
     if a.json:
         print(json.dumps({"cpu": small, "large": large}, indent=2))
         return
-    print("| model | what | mlcost (meta) B | CPU allocator B | ratio |\n|---|---|---:|---:|---:|")
+    print("| model | what | mlcost --workspace cpu B | CPU allocator B | ratio | tensors only (none) | ratio |\n"
+          "|---|---|---:|---:|---:|---:|---:|")
     for r in small:
-        print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} |")
+        print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} "
+              f"| {r['tensors_only_bytes']:,} | {r['tensors_only_ratio']:.3f} |")
     if large:
         print("\nGiB; seq 2048, batch 1, mixed-precision AdamW; per GPU on 8 GPUs\n")
         print("| model | mlcost step peak | model states | 16 B/param | 18 B/param | mlcost ZeRO-2 | DeepSpeed ZeRO-2 "

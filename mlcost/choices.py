@@ -51,6 +51,13 @@ class TrainingPrecision(Choice):
     AMP = "amp"
 
 
+class Workspace(Choice):
+    """``mlcost profile --workspace``: whose kernel workspaces the memory peaks include (counting.workspace)."""
+
+    NONE = "none"
+    CPU = "cpu"
+
+
 class Shard(Choice):
     """``mlcost profile --shard``: which training states are partitioned over ``--gpus`` (costs.sharding)."""
 

@@ -9,7 +9,8 @@
 
 Options mirror :class:`mlcost.formats.ProfileOptions` (``backend``, ``training``, ``optimizer``,
 ``precision``, ``strict``, ``input_shapes``, ``input_dtypes``, ``factory_args``, ``device``,
-``trust_pickle``, ``dims``, ``seq_len``, ``batch_size``, ``trust_remote_code``, ``chip``).  With
+``trust_pickle``, ``dims``, ``seq_len``, ``batch_size``, ``trust_remote_code``, ``chip``,
+``workspace``: ``"cpu"`` adds PyTorch's CPU oneDNN kernel workspaces to the memory peaks).  With
 ``chip`` the profile carries a ``roofline`` (time floors per operator call on that accelerator).
 """
 from __future__ import annotations
@@ -19,13 +20,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from mlcost.choices import Attention, Backend, EnergyModel, Optimizer, Shard, TrainingPrecision, choose
+from mlcost.choices import Attention, Backend, EnergyModel, Optimizer, Shard, TrainingPrecision, Workspace, choose
 from mlcost.errors import UsageError
 from mlcost.formats import FORMAT_MODULES, ProfileOptions, detect_format
 from mlcost.results import Profile
 
 _CHOICES = {"energy_model": EnergyModel, "backend": Backend, "optimizer": Optimizer, "precision": TrainingPrecision,
-            "shard": Shard, "attn": Attention}
+            "shard": Shard, "attn": Attention, "workspace": Workspace}
 
 
 def make_options(**options: Any) -> ProfileOptions:

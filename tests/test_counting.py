@@ -380,6 +380,28 @@ def test_lstm_and_gru_counted_on_every_path():
     assert count_module(g_m, g_a, backend="fvcore").flops_forward == 2 * gru_macs + 10 * 10 * 16 * 4
 
 
+def test_lstm_backward_counted_alike_on_the_onednn_path():
+    """Training planned for the CPU (workspace='cpu') runs the oneDNN LSTM on meta: one mkldnn_rnn_layer and one
+    mkldnn_rnn_layer_backward per layer-direction.  Its backward counts what the step-by-step decomposition
+    counts (same inputs: 2 x 5 steps, I=8, H=16, 2 layers, both directions; G = 4H = 64), so the two agree, and
+    with a real CPU run (the same fused ops)."""
+    m, a = meta(_rnn, "LSTM", num_layers=2, bidirectional=True)
+    plain = count_module(m, a, training=True)
+    onednn = count_module(m, a, training=True, workspace="cpu")
+    cpu_m, cpu_a = _rnn("LSTM", num_layers=2, bidirectional=True)
+    real = count_module(cpu_m, cpu_a, training=True)
+    t, b, g, h = 5, 2, 64, 16
+    # per direction: weight grads t*b*g*(I+H) and hidden grads through t-1 steps; layer 2 (I = 2H) also the input's
+    macs = 2 * (t * b * g * (8 + h) + (t - 1) * b * g * h) + 2 * (t * b * g * (32 + h) + (t - 1) * b * g * h
+                                                                  + t * b * g * 32)
+    other = 2 * ((t - 1) * g * (8 + h) + h * (21 * t * b - b + 8 * (t - 1))) \
+        + 2 * ((t - 1) * g * (32 + h) + h * (21 * t * b - b + 8 * (t - 1))) \
+        + t * b * 2 * h  # autograd sums the gradient of layer 1's output from layer 2's two directions
+    for p in (plain, onednn, real):
+        assert (p.macs_backward, p.flops_backward, p.unsupported_ops) == (macs, 2 * macs + other, ())
+    assert "aten::mkldnn_rnn_layer" in {r.op for r in onednn.by_operator}
+
+
 class _Heads(torch.nn.Module):
     def __init__(self):
         super().__init__()

@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from mlcost.choices import Attention, Backend, EnergyModel, ModelFormat, Optimizer, ProfileFormat, Shard, TrainingPrecision
+from mlcost.choices import Attention, Backend, EnergyModel, ModelFormat, Optimizer, ProfileFormat, Shard, TrainingPrecision, Workspace
 from mlcost.cli._options import FORMAT_HELP, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
 from mlcost.units import require_size
@@ -134,6 +134,7 @@ def profile_command(
     gpus: int = typer.Option(1, "--gpus", help="With --training: data-parallel GPUs for per-GPU memory."),
     shard: Shard = typer.Option(Shard.NONE, "--shard", case_sensitive=False, help="With --training: how states are sharded over --gpus."),
     checkpointing: bool = typer.Option(False, "--checkpointing", help="With --training: recompute each repeated block in backward (activation checkpointing)."),
+    workspace: Workspace = typer.Option(Workspace.NONE, "--workspace", case_sensitive=False, help="Kernel workspaces in the memory peaks: none (the tensors' own, device-neutral) or cpu (PyTorch's CPU kernels: oneDNN blocked-layout reorders, scratchpads, LSTM workspaces, on this CPU's ISA)."),
     attn: Optional[Attention] = typer.Option(None, "--attn", case_sensitive=False, help="Hugging Face: attention implementation (default: what transformers picks)."),
 ) -> None:
     from mlcost.formats import ProfileOptions
@@ -165,7 +166,7 @@ def profile_command(
         batch_size=_positive(batch_size, "--batch-size"), trust_remote_code=trust_remote_code, chip=chip,
         energy_model=energy_model.value if energy_model else None,
         kv_tokens=_positive(kv_tokens, "--kv-tokens"), gpus=_positive(gpus, "--gpus"), shard=shard.value,
-        attn=attn.value if attn else None,
+        attn=attn.value if attn else None, workspace=workspace.value,
         checkpointing=checkpointing,
     )
     from mlcost.profiling import profile_path

@@ -17,7 +17,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
                  training: bool = False, optimizer: str = "adam", precision: str = "fp32",
                  strict: bool = False, model_name: str = "", model_format: str = "torch",
                  inputs: tuple[InputSpec, ...] = (), assumptions: tuple[str, ...] = (),
-                 checkpointing: bool = False) -> Profile:
+                 checkpointing: bool = False, workspace: str = "none") -> Profile:
     """Profile ``module(*args, **kwargs)`` (meta or real tensors) into a complete ``Profile``."""
     from mlcost.counting import dispatch
     from mlcost.counting.bytes import BYTES_POLICY
@@ -32,6 +32,10 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
         raise UsageError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATE_BYTES)}")
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    from mlcost.counting.workspace import KINDS, assumption, neutral_summary
+
+    if workspace not in KINDS:
+        raise UsageError(f"unknown workspace {workspace!r}; choose one of {', '.join(KINDS)}")
     if checkpointing and not training:
         raise UsageError("--checkpointing trades memory for recompute in a training step: add --training")
     notes = list(assumptions)
@@ -61,7 +65,7 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
             if cast_note:
                 notes.append(cast_note)
             dr = dispatch.run(run_module, run_args, run_kwargs, training=training, optimizer=optimizer,
-                              precision=precision, checkpointing=checkpointing)
+                              precision=precision, checkpointing=checkpointing, workspace=workspace)
         except UsageError:
             raise
         except BaseException as exc:  # the model's own code, or torch on its inputs, raised (even SystemExit)
@@ -120,14 +124,20 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
             flops_backward=back_of.get(name, 0) if bwd is not None else None))
 
     stats = param_stats(module)
-    mem = MemoryStats(weights_bytes=weights_bytes(module), activations_peak_bytes=dr.activations_peak_bytes)
+    ws = dr.workspace or neutral_summary()
+    mem = MemoryStats(weights_bytes=weights_bytes(module), activations_peak_bytes=dr.activations_peak_bytes,
+                      workspace=ws)
     if training:
         peak, breakdown, note = training_memory(dr.step, dr.saved or {}, optimizer, precision)
-        mem = MemoryStats(mem.weights_bytes, mem.activations_peak_bytes, peak, breakdown)
+        mem = MemoryStats(mem.weights_bytes, mem.activations_peak_bytes, peak, breakdown, workspace=ws)
+        if ws["kind"] != "none":
+            note = note.replace("allocator workspace of fused kernels (cuDNN/cuBLAS)", "cuDNN/cuBLAS workspaces")
         notes.append(note)
     notes.append("activations_peak_bytes: peak bytes of tensors created and alive during one forward "
                  + ("with autograd recording (training)" if training else "under no_grad")
-                 + ", measured on the module's device")
+                 + ", measured on the module's device"
+                 + (f", plus the kernel workspaces of --workspace {ws['kind']}" if ws["kind"] != "none" else ""))
+    notes.append(assumption(ws))
     if unsupported:
         notes.append(f"{sum(unsupported.values())} call(s) of operators with no formula were not counted "
                      "(see unsupported_ops)")

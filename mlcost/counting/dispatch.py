@@ -17,6 +17,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from mlcost.counting import bytes as _bytes
 from mlcost.counting import lazy_dynamo
+from mlcost.counting import workspace as _workspace
 from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
 from mlcost.counting import fused as _fused
 from mlcost.counting.storage import StorageTracker
@@ -60,7 +61,8 @@ def _leaves(x) -> list:
 
 def _ts(v):
     if isinstance(v, torch.Tensor):
-        return TS(tuple(int(s) for s in v.shape), str(v.dtype).removeprefix("torch."), _bytes.strided_bytes(v))
+        return TS(tuple(int(s) for s in v.shape), str(v.dtype).removeprefix("torch."), _bytes.strided_bytes(v),
+                  v.requires_grad)
     if isinstance(v, (list, tuple)):
         return [_ts(x) for x in v]
     return v
@@ -106,6 +108,7 @@ class CountingMode(TorchDispatchMode):
         self.storage = StorageTracker()  # live bytes by storage lifetime (params, buffers, inputs excluded)
         self._cache: dict = {}
         self.owner: str | None = None  # backward: the whole function whose autograd node is running
+        self.planner = None  # counting.workspace.Planner: one kernel backend's private buffers (None: tensors only)
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -149,10 +152,14 @@ class CountingMode(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         outs_t = None
-        if self.phase is not None and not self.suppress:
+        ws = hit = None
+        if self.planner is not None or (self.phase is not None and not self.suppress):
             hit = self._cache.get(func)
             if hit is None:
                 hit = self._cache[func] = lookup(str(func.name() if hasattr(func, "name") else func))
+        if self.planner is not None:
+            ws = self.planner.of(hit[0], func, args, kwargs, out)  # the kernel's private buffers, if it has any
+        if self.phase is not None and not self.suppress:
             op, formula = hit
             if self.owner is not None:  # a whole function's backward files under its forward's row
                 op = self.owner
@@ -162,12 +169,17 @@ class CountingMode(TorchDispatchMode):
             elif not getattr(func, "is_view", False) and op not in _bytes.VIEW_OPS:  # a copy: 0 FLOPs, bytes moved
                 outs_t = _leaves(out)
                 self.record_bytes(op, _schema_args(func, args, kwargs), [_ts(t) for t in outs_t])
-        self._track(args, kwargs, out, outs_t)
+        self._track(args, kwargs, out, outs_t, ws)
         return out
 
-    def _track(self, args, kwargs, out, outs: list | None = None) -> None:
-        # OUTS: the result's tensors, when __torch_dispatch__ already found them
-        self.storage.add_outputs(_leaves((args, kwargs)), outs if outs is not None else _leaves(out))
+    def _track(self, args, kwargs, out, outs: list | None = None, ws=None) -> None:
+        # OUTS: the result's tensors, when __torch_dispatch__ already found them; WS: the kernel's workspace
+        if ws is not None:
+            self.storage.kernel(ws.before)
+        self.storage.add_outputs(_leaves((args, kwargs)), outs if outs is not None else _leaves(out),
+                                 ws.outputs if ws is not None else None)
+        if ws is not None:
+            self.storage.kernel_after(ws.during)
 
     @property
     def peak(self) -> int:
@@ -184,6 +196,9 @@ class WholeFunctions(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         spec = _WHOLE.get(func)
+        if spec is None and func is torch._C._VariableFunctions.lstm and not kwargs \
+                and _workspace.cpu_lstm_applies(self.mode.planner, args):
+            return _workspace.cpu_lstm(*args)  # the oneDNN LSTM's own tensors, as the CPU run makes them
         if spec is None or self.mode.phase is None or self.mode.suppress:
             return func(*args, **kwargs)
         self.mode.suppress += 1
@@ -274,16 +289,21 @@ class DispatchResult:
     step: object | None = None  # training_step.StepMemory of the measured training step
     recompute: PhaseCounts | None = None  # --checkpointing: the forward ops backward reran
     checkpointing: dict | None = None
+    workspace: dict | None = None  # counting.workspace.Planner.summary(): which kernel workspaces are in the peaks
 
 
 def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer: str = "adam",
-        precision: str = "fp32", checkpointing: bool = False, amp_ops: str = "cuda") -> DispatchResult:
-    """Run the module once under the counting mode (and, when training, a whole optimizer step)."""
+        precision: str = "fp32", checkpointing: bool = False, amp_ops: str = "cuda",
+        workspace: str = "none") -> DispatchResult:
+    """Run the module once under the counting mode (and, when training, a whole optimizer step).
+    WORKSPACE: whose kernel workspaces the peaks include (counting.workspace: none, or cpu)."""
     tracker = _BackwardTracker()
     for name, m in module.named_modules():
         tracker._known_modules[m] = _ROOT + ("." + name if name else "")
         tracker._seen_modules.add(m)
     mode = CountingMode(tracker)
+    if workspace != "none":
+        mode.planner = _workspace.Planner(workspace)
     weights = list(module.parameters()) + list(module.buffers())
     mode.storage.known = _storage_ids(weights) | _storage_ids(tree_flatten((args, kwargs))[0])
     saved: dict[int, tuple[int, int, bool]] = {}
@@ -292,7 +312,7 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
         st = t.untyped_storage()
         key = st._cdata
         if key not in param_ids and key not in saved:
-            saved[key] = (st.nbytes(), t.element_size(), t.is_floating_point())
+            saved[key] = (mode.storage.nbytes(key, st.nbytes()), t.element_size(), t.is_floating_point())
         return t
 
     param_ids = _storage_ids(weights)
@@ -308,6 +328,7 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
             with torch.no_grad(), amp or contextlib.nullcontext():
                 out = module(*args, **kwargs)
             forward_peak = mode.peak
+            tensors_peak = mode.storage.tensor_peak
         else:
             from mlcost.counting.training_step import run_step
 
@@ -326,9 +347,11 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
                                      begin_backward=begin_backward, end_backward=lambda: None, forward_ctx=amp)
             mode.phase = fwd
             forward_peak = step.forward_peak_bytes  # activations_peak_bytes is the forward's
+            tensors_peak = step.forward_tensors_peak_bytes
     del out
     mode.storage.close()
-    return DispatchResult(fwd, backward, forward_peak, saved if training else None, step, recompute, ckpt_info)
+    return DispatchResult(fwd, backward, forward_peak, saved if training else None, step, recompute, ckpt_info,
+                          mode.planner.summary(tensors_peak) if mode.planner is not None else None)
 
 
 @contextlib.contextmanager

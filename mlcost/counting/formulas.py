@@ -21,6 +21,7 @@ class TS:
     shape: tuple[int, ...]
     dtype: str = "float32"
     nbytes: int | None = None  # bytes of memory it spans, when the backend measured it (counting.bytes)
+    requires_grad: bool = False  # autograd wants its gradient (the dispatch backend says; others leave False)
 
     @property
     def numel(self) -> int:
@@ -282,6 +283,24 @@ def _lstm_layer(args, outs):
     return tokens * (w_ih.numel + w_hh.numel), tokens * 13 * hidden
 
 
+def _lstm_layer_backward(args, outs):
+    """mkldnn_rnn_layer_backward(input, w_ih, w_hh, b_ih, b_hh, hx, cx, ...): what the LSTM's step-by-step
+    decomposition's backward counts, so every path agrees.  MACs per layer-direction (G = 4H gate rows):
+    the weight gradients T*B*G*(I + H), the hidden-state gradient through T-1 steps (T-1)*B*G*H, plus
+    T*B*G*I for the input's gradient and B*G*H for hx's when autograd wants them.  Other FLOPs: the
+    per-step accumulation of both weight gradients (T-1)*G*(I + H) and the gates' backward elementwise
+    work H*(21*T*B - B + 8*(T-1)) (sigmoid/tanh backward, products, bias sums; measured on the
+    decomposition over T, B, I, H and fitted exactly)."""
+    x, w_hh, hx = _t(args, 0), _t(args, 2), _t(args, 5)
+    t, b, i = x.shape[0], x.shape[1], x.shape[2]
+    h = w_hh.shape[-1]
+    g = 4 * h
+    macs = t * b * g * (i + h) + (t - 1) * b * g * h
+    macs += t * b * g * i if x.requires_grad else 0
+    macs += b * g * h if hx is not None and hx.requires_grad else 0
+    return macs, (t - 1) * g * (i + h) + h * (21 * t * b - b + 8 * (t - 1))
+
+
 def _rnn(gate_flops_per_unit: int) -> Formula:
     """jit-level aten::lstm / aten::gru(input, hx, params[], has_biases, num_layers, ...): every layer and
     direction costs tokens x (w_ih + w_hh elements) MACs plus its gates' element ops per hidden unit."""
@@ -333,7 +352,8 @@ FORMULAS: dict[str, Formula] = {
     "aten::upsample_bilinear2d": _interp("bilinear"), "aten::upsample_trilinear3d": _interp("trilinear"),
     "aten::upsample_bicubic2d": _interp("bicubic"),
     "aten::embedding": _zero, "aten::_embedding_bag": _embedding_bag, "aten::embedding_bag": _embedding_bag,
-    "aten::mkldnn_rnn_layer": _lstm_layer, "aten::lstm": _rnn(13), "aten::gru": _rnn(10),
+    "aten::mkldnn_rnn_layer": _lstm_layer,
+    "aten::mkldnn_rnn_layer_backward": _lstm_layer_backward, "aten::lstm": _rnn(13), "aten::gru": _rnn(10),
     "aten::mse_loss": _per_element(3, True), "aten::l1_loss": _per_element(3, True),
     "aten::smooth_l1_loss": _per_element(4, True), "aten::huber_loss": _per_element(4, True),
     "aten::nll_loss_forward": _per_target, "aten::nll_loss2d_forward": _per_target, "aten::nll_loss": _per_target,
@@ -360,7 +380,7 @@ argmax argmin all any topk sort argsort kthvalue median cummax cummin""".split()
 FREE = """view reshape _reshape_alias _unsafe_view transpose permute t contiguous clone copy detach alias to _to_copy
 cat stack concat concatenate slice select index index_select narrow split split_with_sizes chunk unbind expand
 expand_as squeeze unsqueeze flatten unflatten size numel dim Int Float ScalarImplicit NumToTensor zeros ones
-empty full arange linspace zeros_like ones_like empty_like full_like new_zeros new_ones new_empty new_full
+empty full arange linspace zeros_like ones_like empty_like full_like new_zeros new_ones new_empty new_empty_strided new_full
 scalar_tensor lift_fresh lift_fresh_copy fill zero dropout feature_dropout alpha_dropout native_dropout
 tril triu repeat repeat_interleave roll flip gather scatter index_put masked_select nonzero type_as view_as
 _unsafe_split as_strided empty_strided resize clamp_tensor detach_copy _has_compatible_shallow_copy_type

@@ -23,12 +23,13 @@ class StorageTracker:
         self.known: set[int] = set(known or ())  # params, buffers, inputs: alive before and after, not counted
         self.live: dict[int, list[int]] = {}  # storage id -> [nbytes, weak reference]
         self.current = 0
-        self.peak = 0
+        self.peak = 0  # kernel workspaces included (kernel, kernel_after)
+        self.tensor_peak = 0  # the tensors' own peak: what the device-neutral count holds
 
     def reset_peak(self) -> None:
         """Start a new peak from what is alive now."""
         self.sweep()
-        self.peak = self.current
+        self.peak = self.tensor_peak = self.current
 
     def adopt(self, tensors) -> None:
         """Make TENSORS' storages persistent (known): alive before and after what is measured next."""
@@ -49,12 +50,25 @@ class StorageTracker:
             torch.UntypedStorage._free_weak_ref(ref)
             self.current -= n
 
-    def add_outputs(self, inputs, outputs) -> None:
+    def kernel(self, before: int) -> None:
+        """A kernel's private buffers (counting.workspace): BEFORE bytes alive above what lives now, before the
+        op's outputs are allocated."""
+        if before:
+            self.sweep()
+            self.peak = max(self.peak, self.current + before)
+
+    def kernel_after(self, during: int) -> None:
+        """DURING bytes of private buffers alive together with the op's outputs (just registered)."""
+        if during:
+            self.peak = max(self.peak, self.current + during)
+
+    def add_outputs(self, inputs, outputs, sizes: dict | None = None) -> None:
         """Register the storages OUTPUTS hold that no earlier operator created (INPUTS: the op's tensors;
-        an in-place op on a storage created outside the run, e.g. a module attribute, allocates nothing)."""
+        an in-place op on a storage created outside the run, e.g. a module attribute, allocates nothing).
+        SIZES: output position -> bytes, for an output the meta kernel returns empty (a kernel workspace)."""
         ins = None
         swept = False
-        for t in outputs:
+        for pos, t in enumerate(outputs):
             if not isinstance(t, torch.Tensor):
                 continue
             st = t.untyped_storage()
@@ -63,11 +77,12 @@ class StorageTracker:
                 continue
             entry = self.live.get(key)
             if entry is not None:
-                n = st.nbytes()
+                n = sizes[pos] if sizes and pos in sizes else st.nbytes()
                 if n != entry[0]:  # resized in place (out= ops, resize_)
                     self.current += n - entry[0]
                     entry[0] = n
                     self.peak = max(self.peak, self.current)
+                    self.tensor_peak = max(self.tensor_peak, self.current)
                 continue
             if ins is None:
                 ins = {x.untyped_storage()._cdata for x in inputs if isinstance(x, torch.Tensor)}
@@ -76,10 +91,16 @@ class StorageTracker:
             if not swept:  # frees since the last allocation happen before this one: exact peak ordering
                 self.sweep()
                 swept = True
-            n = st.nbytes()
+            n = sizes[pos] if sizes and pos in sizes else st.nbytes()
             self.live[key] = [n, st._weak_ref()]
             self.current += n
             self.peak = max(self.peak, self.current)
+            self.tensor_peak = max(self.tensor_peak, self.current)
+
+    def nbytes(self, key: int, default: int) -> int:
+        """Bytes tracked for the storage KEY (a kernel workspace sized by its rule), else DEFAULT."""
+        entry = self.live.get(key)
+        return entry[0] if entry is not None else default
 
     def close(self) -> None:
         for _, ref in self.live.values():

@@ -54,6 +54,7 @@ class StepMemory:
     peak_phase: str  # forward | backward | optimizer
     backward_peak_bytes: int = 0  # the step's peak through forward and backward
     optimizer_start_bytes: int = 0  # what the step holds when the optimizer starts (gradients, the output)
+    forward_tensors_peak_bytes: int = 0  # forward_peak_bytes without kernel workspaces (counting.workspace)
     optimizer_transient_bytes: int = 0  # the optimizer phase's own peak above that (fp32 master grads, temporaries)
 
     @property
@@ -108,6 +109,7 @@ def run_step(module, args: tuple, kwargs: dict, mode, *, optimizer: str, precisi
     with forward_ctx or contextlib.nullcontext():
         out = module(*args, **kwargs)
     forward_peak = tracker.peak
+    forward_tensors_peak = tracker.tensor_peak
     leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point() and t.requires_grad]
     if not leaves:
         from mlcost.errors import UsageError
@@ -139,6 +141,7 @@ def run_step(module, args: tuple, kwargs: dict, mode, *, optimizer: str, precisi
     mem = StepMemory(
         weights_bytes=_nbytes(weights), master_weights_bytes=_nbytes(masters), optimizer_states_bytes=_nbytes(states),
         gradients_bytes=grads_bytes, forward_peak_bytes=forward_peak, step_peak_bytes=step_peak, peak_phase=phase,
+        forward_tensors_peak_bytes=forward_tensors_peak,
         backward_peak_bytes=backward_peak, optimizer_start_bytes=opt_start,
         optimizer_transient_bytes=transient)
     return mem, out

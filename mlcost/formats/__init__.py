@@ -53,6 +53,7 @@ class ProfileOptions:
     kv_tokens: int | None = None  # --kv-tokens N: a decoder's KV cache at N tokens of context (per sequence)
     gpus: int = 1  # --gpus N: data-parallel GPUs for per-GPU training memory
     shard: str = "none"  # none | zero1 | zero2 | zero3 | fsdp
+    workspace: str = "none"  # kernel workspaces in the memory peaks: none (tensors only) | cpu (oneDNN's)
     attn: str | None = None  # Hugging Face attention: eager | sdpa (None: as transformers picks it)
     checkpointing: bool = False  # --checkpointing: recompute each repeated block in backward (training)
 

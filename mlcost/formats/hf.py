@@ -330,7 +330,8 @@ def _count(model: Any, kwargs: dict, opts: Any, name: str, inputs: tuple[InputSp
         return count_module(model, (), kwargs, backend=backend, training=opts.training, optimizer=opts.optimizer,
                             precision=opts.precision, strict=opts.strict, model_name=name, model_format="hf",
                             inputs=inputs, assumptions=tuple(assumptions),
-                            checkpointing=getattr(opts, "checkpointing", False))
+                            checkpointing=getattr(opts, "checkpointing", False),
+                            workspace=getattr(opts, "workspace", "none"))
     except (InputError, UsageError):
         raise
     except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:

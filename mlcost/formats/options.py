@@ -18,7 +18,7 @@ FLAGS = {
     "precision": "--precision", "strict": "--strict", "trust_pickle": "--trust-pickle", "dims": "--dim",
     "seq_len": "--seq-len", "batch_size": "--batch-size", "trust_remote_code": "--trust-remote-code",
     "chip": "--chip", "energy_model": "--energy-model", "kv_tokens": "--kv-tokens", "gpus": "--gpus",
-    "shard": "--shard", "attn": "--attn", "checkpointing": "--checkpointing",
+    "shard": "--shard", "attn": "--attn", "checkpointing": "--checkpointing", "workspace": "--workspace",
 }
 
 # how an error names each format
@@ -32,7 +32,7 @@ FORMAT_NAMES = {
 # "no roofline" / "no estimate" there
 _ANY = {"strict", "chip", "energy_model"}
 _STEP = {"training", "optimizer", "precision", "gpus", "shard", "checkpointing"}  # the measured training step
-_RUN = {"input_shapes", "input_dtypes", "backend"} | _STEP | _ANY  # a forward to run
+_RUN = {"input_shapes", "input_dtypes", "backend", "workspace"} | _STEP | _ANY  # a forward to run
 ACCEPTS: dict[str, frozenset[str]] = {
     "torch": frozenset(_RUN | {"factory_args", "device"}),
     "torchscript": frozenset(_RUN | {"device"}),
@@ -42,7 +42,7 @@ ACCEPTS: dict[str, frozenset[str]] = {
     "state_dict": frozenset(_RUN | {"trust_pickle"}),
     "onnx": frozenset({"input_shapes", "dims"} | _ANY),
     "safetensors": frozenset(_ANY),  # header readers (and gguf): tensors only
-    "hf": frozenset({"input_shapes", "seq_len", "batch_size", "backend", "trust_remote_code", "kv_tokens", "attn"}
+    "hf": frozenset({"input_shapes", "seq_len", "batch_size", "backend", "trust_remote_code", "kv_tokens", "attn", "workspace"}
                     | _STEP | _ANY),
     "gguf": frozenset(_ANY),
     "module": frozenset(_RUN),  # mlcost.profile(nn.Module, ...): already built, on its own device

@@ -106,6 +106,7 @@ def count(module: Any, args: tuple, kwargs: dict | None, opts: ProfileOptions, *
             module, args, kwargs, backend=opts.backend, training=opts.training, optimizer=opts.optimizer,
             precision=opts.precision, strict=opts.strict, model_name=model_name, model_format=model_format,
             inputs=inputs, assumptions=assumptions, checkpointing=getattr(opts, "checkpointing", False),
+            workspace=getattr(opts, "workspace", "none"),
         )
     except MlcostError:
         raise

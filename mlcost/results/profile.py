@@ -45,6 +45,9 @@ class MemoryStats:
     per_gpu_training_peak_bytes: int | None = None  # --gpus/--shard (costs.sharding)
     sharding: dict[str, Any] | None = None
     fits: dict[str, Any] | None = None  # --chip: capacity, needed, headroom, fits
+    # kernel workspaces in the peaks (counting.workspace): kind none|cpu, what is included and what is not,
+    # the tensors' own forward peak beside it, and the operators with no rule
+    workspace: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class Profile(Displayable):
                 "per_gpu_training_peak_bytes": self.memory.per_gpu_training_peak_bytes,
                 "sharding": self.memory.sharding,
                 "fits": self.memory.fits,
+                "workspace": self.memory.workspace,
             },
             "training": self.training,
             "by_module": [asdict(r) for r in self.by_module],
@@ -182,7 +186,7 @@ class Profile(Displayable):
                     training_peak_bytes=m.get("training_peak_bytes"),
                     training=m.get("training"),
                     **{k: m.get(k) for k in ("weights_by_dtype", "largest_layer", "kv_cache_bytes",
-                                             "per_gpu_training_peak_bytes", "sharding", "fits")},
+                                             "per_gpu_training_peak_bytes", "sharding", "fits", "workspace")},
                 ),
                 flops_forward=data["flops"]["forward"],
                 macs_forward=data["macs"]["forward"],
