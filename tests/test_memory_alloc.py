@@ -287,3 +287,17 @@ def test_hf_checkpointing_runs_on_meta_without_stderr(tmp_path, attn):
     r = run_cli("profile", tmp_path, "--training", "--checkpointing", "--attn", attn, "-f", "json")
     assert (r.exit_code, r.stderr) == (0, ""), r.stderr
     assert r.json()["details"]["checkpointing"]["recompute_flops"] > 0
+
+
+@pytest.mark.parametrize("layer", ["gru", "lstm-proj"])
+def test_recurrent_layers_the_cpu_runs_natively_are_listed(layer):
+    """A GRU, or an LSTM with proj_size, runs PyTorch's native CPU kernel (the input projection of all steps at
+    once), not the meta run's per-step one nor oneDNN's: --workspace cpu has no plan for it and says so."""
+    from mlcost.counting import count_module
+
+    with torch.device("meta"):
+        m = torch.nn.GRU(8, 16, batch_first=True) if layer == "gru" else torch.nn.LSTM(8, 16, proj_size=4, batch_first=True)
+    p = count_module(m, (torch.empty(2, 5, 8, device="meta"),), workspace="cpu")
+    op = "aten::gru" if layer == "gru" else "aten::lstm"
+    assert p.memory.workspace["unmodeled"] == {f"{op} (the CPU's native recurrent kernel: not planned)": 1}
+    assert any("1 call has no rule" in a for a in p.assumptions)

@@ -196,9 +196,12 @@ class WholeFunctions(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         spec = _WHOLE.get(func)
-        if spec is None and func is torch._C._VariableFunctions.lstm and not kwargs \
-                and _workspace.cpu_lstm_applies(self.mode.planner, args):
-            return _workspace.cpu_lstm(*args)  # the oneDNN LSTM's own tensors, as the CPU run makes them
+        planner = self.mode.planner
+        if spec is None and planner is not None and getattr(func, "__name__", None) in _workspace.NATIVE_RNNS \
+                and func is getattr(torch._C._VariableFunctions, func.__name__, None):
+            if func.__name__ == "lstm" and not kwargs and _workspace.cpu_lstm_applies(planner, args):
+                return _workspace.cpu_lstm(*args)  # the oneDNN LSTM's own tensors, as the CPU run makes them
+            planner.note(_workspace.NATIVE_RNNS[func.__name__], "the CPU's native recurrent kernel: not planned")
         if spec is None or self.mode.phase is None or self.mode.suppress:
             return func(*args, **kwargs)
         self.mode.suppress += 1

@@ -77,13 +77,17 @@ class Planner:
             return None
         ws = rule(self, args, kwargs, out)
         if isinstance(ws, str):
-            key = f"{op} ({ws})"
-            self.unmodeled[key] = self.unmodeled.get(key, 0) + 1
+            self.note(op, ws)
             return None
         if ws is not None:
             self.counted[op] = self.counted.get(op, 0) + 1
             self.peak_bytes = max(self.peak_bytes, ws.before, ws.during)
         return ws
+
+    def note(self, op: str, why: str) -> None:
+        """An operator this backend runs differently from the meta run, with no rule here: listed, not guessed."""
+        key = f"{op} ({why})"
+        self.unmodeled[key] = self.unmodeled.get(key, 0) + 1
 
     def summary(self, tensors_peak: int | None = None) -> dict:
         """The profile's memory.workspace: which backend, what it added, what had no rule."""
@@ -325,6 +329,11 @@ def cpu_lstm_applies(p: Planner | None, args) -> bool:
     if not isinstance(hx, (list, tuple)) or len(hx) != 2 or hx[0].shape[-1] != hx[1].shape[-1]:
         return False  # proj_size > 0: h is smaller than c (the native path runs)
     return all(isinstance(w, torch.Tensor) for w in params)
+
+
+# recurrent layers the CPU runs natively (aten/src/ATen/native/RNN.cpp: the input projection of all steps at
+# once on a CPU input, FullLayer), where meta runs the per-step decomposition: not planned here, listed
+NATIVE_RNNS = {"lstm": "aten::lstm", "gru": "aten::gru", "rnn_tanh": "aten::rnn_tanh", "rnn_relu": "aten::rnn_relu"}
 
 
 def cpu_lstm(x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
