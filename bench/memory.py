@@ -4,7 +4,8 @@ Part 1, models small enough to run for real on this CPU (tests/_alloc.py builds 
 figure planned for the CPU (``workspace="cpu"``: oneDNN's reorders, scratchpads and RNN workspaces) beside
 the CPU allocator's peak of a real run (torch.profiler memory timeline) and the ratio, for inference, a
 training forward and a whole steady-state AdamW step; and the tensors-only figure (``workspace="none"``,
-the device-neutral default) with its ratio.
+the device-neutral default) with its ratio.  Then the decoder under CPU autocast (bf16) and with bf16
+weights, real runs with oneDNN's bf16 matmul (torch's default) and with ATen's GEMM.
 
 Part 2, large shapes that cannot run here (Llama-2-7B, Llama-2-70B configs, built on meta): mlcost's
 measured mixed-precision AdamW step (--training --precision mixed) beside the 16 bytes/parameter rule
@@ -82,6 +83,56 @@ def small_rows() -> list[dict]:
     return rows
 
 
+def precision_rows() -> list[dict]:
+    """The GQA decoder under torch.autocast("cpu", bfloat16) (--precision amp, CPU op lists) and with bf16
+    weights (--precision bf16; mixed's forward is the same), each real run twice: with oneDNN's bf16 matmul
+    (torch's default on CPUs with avx512_bf16/AMX; each call allocates a scratchpad no operator returns) and
+    with ATen's own bf16 GEMM (torch.backends.mkldnn off), which allocates only its outputs."""
+    import copy
+
+    import torch
+
+    from _alloc import Decoder, allocator_peak, real_step_peak
+    from mlcost.counting import count_module, dispatch
+
+    torch.manual_seed(0)
+    real = Decoder()
+    with torch.device("meta"):
+        meta = Decoder()
+    x, xm = (torch.zeros(2, 48, dtype=torch.long),), (torch.zeros(2, 48, dtype=torch.long, device="meta"),)
+    bf16 = copy.deepcopy(real).to(torch.bfloat16).train()
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    def amp(training):
+        def fn():
+            with autocast(), torch.set_grad_enabled(training):
+                real.train(training)(*x)
+        return fn
+
+    meta.eval()
+    infer = dispatch.run(meta, xm, {}, precision="amp", amp_ops="cpu").activations_peak_bytes
+    meta.train()
+    step = dispatch.run(meta, xm, {}, training=True, optimizer="adamw", precision="amp", amp_ops="cpu")
+    cases = [("amp inference", infer, lambda: allocator_peak(amp(False))),
+             ("amp training forward", step.activations_peak_bytes, lambda: allocator_peak(amp(True))),
+             ("amp AdamW step", step.step.peak_bytes, lambda: real_step_peak(real, x, "adamw", autocast)),
+             ("bf16 training forward", count_module(meta, xm, training=True, precision="bf16").memory
+              .activations_peak_bytes, lambda: allocator_peak(lambda: bf16(*x)))]
+    rows = []
+    for kernel, onednn in (("oneDNN matmul", True), ("ATen GEMM", False)):
+        before = torch.backends.mkldnn.set_flags(onednn, None, None, None)[0]
+        try:
+            for what, predicted, measure in cases:
+                truth = measure()
+                rows.append({"model": "GQA decoder (HF eager style)", "what": f"{what}, {kernel}",
+                             "mlcost_bytes": predicted, "allocator_bytes": truth, "ratio": round(predicted / truth, 4)})
+        finally:
+            torch.backends.mkldnn.set_flags(before, None, None, None)
+    return rows
+
+
 def large_rows() -> list[dict]:
     import mlcost
     from mlcost.costs import sharding
@@ -120,16 +171,19 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="only the models that run for real on CPU")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    small = small_rows()
+    small, low = small_rows(), precision_rows()
     large = [] if a.small else large_rows()
     if a.json:
-        print(json.dumps({"cpu": small, "large": large}, indent=2))
+        print(json.dumps({"cpu": small, "cpu_bf16": low, "large": large}, indent=2))
         return
     print("| model | what | mlcost --workspace cpu B | CPU allocator B | ratio | tensors only (none) | ratio |\n"
           "|---|---|---:|---:|---:|---:|---:|")
     for r in small:
         print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} "
               f"| {r['tensors_only_bytes']:,} | {r['tensors_only_ratio']:.3f} |")
+    print("\n| model | what | mlcost (meta) B | CPU allocator B | ratio |\n|---|---|---:|---:|---:|")
+    for r in low:
+        print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} |")
     if large:
         print("\nGiB; seq 2048, batch 1, mixed-precision AdamW; per GPU on 8 GPUs\n")
         print("| model | mlcost step peak | model states | 16 B/param | 18 B/param | mlcost ZeRO-2 | DeepSpeed ZeRO-2 "

@@ -109,9 +109,12 @@ def conv_net(c1=12, c2=20, stride=1):
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c2, 10))
 
 
-def real_step_peak(module, inputs, optimizer: str) -> int:
+def real_step_peak(module, inputs, optimizer: str, forward_ctx=None) -> int:
     """Allocator peak of one real steady-state CPU step (states allocated, grads None before the forward),
-    persistent bytes (weights, buffers, optimizer states) included."""
+    persistent bytes (weights, buffers, optimizer states) included.  FORWARD_CTX() (torch.autocast, say)
+    wraps the forward."""
+    import contextlib
+
     from torch.utils._pytree import tree_flatten
 
     from mlcost.counting.training_step import make_optimizer
@@ -122,7 +125,8 @@ def real_step_peak(module, inputs, optimizer: str) -> int:
     persistent += sum(v.untyped_storage().nbytes() for s in opt.state.values() for v in s.values())
 
     def step():
-        out = module(*inputs)
+        with (forward_ctx or contextlib.nullcontext)():
+            out = module(*inputs)
         loss = sum(t.sum() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.requires_grad)
         loss.backward()
         del loss

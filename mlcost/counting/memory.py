@@ -71,8 +71,8 @@ def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: st
     }
     note = (f"training_peak_bytes: the peak of live bytes over one measured steady-state step ({layouts[precision]}; "
             f"torch.optim {optimizer} with foreach=True as on CUDA, its states allocated before the step, gradients "
-            f"None before the forward), reached in the {step.peak_phase}; allocator workspace of fused kernels "
-            "(cuDNN/cuBLAS) and fragmentation not included")
+            f"None before the forward), reached in the {step.peak_phase}; kernels' private workspaces "
+            "(cuBLAS/cuDNN, CPU oneDNN scratchpads) and fragmentation not included")
     if optimizer == "sgd":
         note += "; sgd without momentum keeps no state (momentum would add one parameter-sized buffer)"
     return step.peak_bytes, breakdown, note
