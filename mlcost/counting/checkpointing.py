@@ -74,7 +74,11 @@ def enabled(module, recompute_ctx):
         else:
             module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
             disable = module.gradient_checkpointing_disable
-        layers = [m for m in module.modules() if getattr(m, "gradient_checkpointing", False)]
+        # the recomputed blocks are transformers' GradientCheckpointingLayer instances (the decoder/encoder layers);
+        # the model that holds them carries a gradient_checkpointing flag too, which recomputes nothing itself
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        layers = [m for m in module.modules() if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing]
         try:
             with _one_sequence_per_row():
                 yield {"blocks": "transformers gradient_checkpointing_enable", "count": len(layers),
