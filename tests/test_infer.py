@@ -134,6 +134,57 @@ def test_sliding_window_caps_cache_and_decode_reads(tmp_path):
     assert est.kv_cache["layer_kinds"] == {"sliding": 2}
 
 
+# DeepSeek-V3-shaped MLA, bf16: 2 dense layers, 4 heads, kv_lora_rank 64, qk_rope_head_dim 16, qk_nope 32, v 32
+DEEPSEEK = dict(model_type="deepseek_v3", architectures=["DeepseekV3ForCausalLM"], vocab_size=1000, hidden_size=256,
+                intermediate_size=512, moe_intermediate_size=128, num_hidden_layers=2, first_k_dense_replace=2,
+                num_attention_heads=4, num_key_value_heads=4, kv_lora_rank=64, q_lora_rank=96, qk_rope_head_dim=16,
+                qk_nope_head_dim=32, v_head_dim=32, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
+                max_position_embeddings=512, dtype="bfloat16")
+
+
+def test_mla_decode_reads_the_latent_cache_that_kv_cache_bytes_counts(tmp_path):
+    """One convention for multi-head latent attention (costs.kv_cache): the cache is the latent, and decode
+    attention reads it, in the absorbed form.  transformers' DeepSeek code attends over decompressed per-head
+    K (32 + 16) and V (32): re-timed as such, a step read 4 x (48 + 32) = 320 elements per token and layer
+    where kv_cache_bytes counts 64 + 16 = 80.  (The meta run of that attention also failed: the fused CPU
+    kernel needs one head size, and its meta kernel returned K's width.)"""
+    pytest.importorskip("transformers")
+    import mlcost
+
+    (tmp_path / "config.json").write_text(json.dumps(DEEPSEEK))
+    est = mlcost.infer(tmp_path, chip="h100", prompt_tokens=64, new_tokens=4)
+    latent = 64 + 16  # kv_lora_rank + qk_rope_head_dim, per token and layer
+    assert est.kv_cache_bytes == 2 * latent * (64 + 4) * 2 == 21_760  # 2 layers x 80 x 68 tokens x 2 bytes
+    assert est.kv_cache["layer_kinds"] == {"latent": 2}
+    last = {o["op"]: o for o in est.decode["by_operator"]}["aten::scaled_dot_product_attention"]
+    # the last step's two layers read the whole cache kv_cache_bytes counts, once, plus the absorbed queries
+    # (4 heads x 80) and write the latent-wide output (4 heads x 64), bf16
+    assert last["bytes"] == est.kv_cache_bytes + 2 * (4 * latent + 4 * 64) * 2 == 24_064
+    # 4 heads x 68 positions x (80 score + 64 value) MACs per layer, 2 FLOPs each, + 6 FLOPs per score
+    # (scale and softmax)
+    assert last["flops"] == 2 * (2 * 4 * 68 * (latent + 64) + 6 * 4 * 68) == 159_936
+    assert any("absorbed form" in a for a in est.assumptions)
+
+
+def test_sdpa_with_narrower_values_runs_fused_on_meta():
+    """Q/K of 48 and V of 32 per head (MLA's shapes): the meta run is the fused kernel CUDA runs for them
+    (memory-efficient attention: no batch x heads x L x L scores), output at V's width."""
+    import torch
+
+    from mlcost.counting import dispatch
+
+    class Attend(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    q, k = torch.empty(2, 4, 64, 48, device="meta"), torch.empty(2, 4, 64, 48, device="meta")
+    v = torch.empty(2, 4, 64, 32, device="meta")
+    r = dispatch.run(Attend(), (q, k, v), {})
+    # the output 2 x 4 x 64 x 32 fp32, the log-sum-exp 2 x 4 x 64 fp32 (64 query rows: a multiple of 32) and
+    # the kernel's dropout seed and offset (two int64 scalars)
+    assert r.activations_peak_bytes == 2 * 4 * 64 * 32 * 4 + 2 * 4 * 64 * 4 + 2 * 8 == 67_600
+
+
 def test_precision_sets_the_serving_dtype(llama):
     import mlcost
 

@@ -6,6 +6,8 @@ instead (CPU: ``_scaled_dot_product_flash_attention_for_cpu``; CUDA: flash / mem
 which returns the output and a batch x heads x Lq fp32 log-sum-exp and never stores the scores.  Running
 the CPU flash operator on meta gives those allocations (its meta kernel) and its autograd node (the
 fused backward), so activation memory matches the kernels users run; FLOPs are counted whole either way.
+Flash kernels need one head size for Q, K and V: where V's differs (DeepSeek's MLA), CUDA runs the
+memory-efficient kernel, and so does the meta run.
 """
 from __future__ import annotations
 
@@ -36,6 +38,13 @@ def meta_sdpa(args: tuple, kwargs: dict):
     if mask is not None and mask.dtype == torch.bool:  # as the CPU kernel does: an additive mask in q's dtype
         mask = torch.where(mask, torch.zeros((), dtype=q.dtype, device=q.device),
                            torch.full((), float("-inf"), dtype=q.dtype, device=q.device))
-    out, _lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        q, k, v, 0.0, bool(bound.get("is_causal", False)), attn_mask=mask, scale=bound.get("scale"))
+    causal, scale = bool(bound.get("is_causal", False)), bound.get("scale")
+    if v.shape[-1] != q.shape[-1] or k.shape[-1] != q.shape[-1]:
+        # values narrower than queries/keys (DeepSeek's MLA: 192 vs 128): flash kernels need one head size, so CUDA
+        # runs memory-efficient attention (its output at V's width, a log-sum-exp padded to 32 query rows)
+        if mask is not None:
+            mask = mask.expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+        return torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, mask, True, 0.0, causal, scale=scale)[0]
+    out, _lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, attn_mask=mask,
+                                                                           scale=scale)
     return out
