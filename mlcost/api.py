@@ -100,13 +100,13 @@ def compute(model: Any = None, *, profile: Any = None, flops_per_sample: Any = N
     Kaplan's attention term LAYERS, SEQ_LEN, D_MODEL); hardware x time (GPU, COUNT, HOURS or DAYS).
     GPU/COUNT/UTILIZATION/PRECISION/PEAK_TFLOPS time the first two methods on an accelerator.
     """
-    from mlcost.choices import ChipPrecision, choose
+    from mlcost.choices import RunPrecision, choose
     from mlcost.costs import compute as cm
     from mlcost.units import parse_count, parse_flops, parse_fraction
 
     if isinstance(model, Profile) and profile is None:
         model, profile = None, model
-    precision = None if precision is None else choose(ChipPrecision, precision, "--precision", case_sensitive=False)
+    precision = None if precision is None else choose(RunPrecision, precision, "--precision", case_sensitive=False)
     method = _method(model, profile, flops_per_sample, params, hours, days)
     if model is None and profile_options:
         raise UsageError(f"{', '.join(sorted(profile_options))} describe a MODEL to profile; none was given")
@@ -191,7 +191,7 @@ def carbon(*, gpu: str | None = None, count: Any = None, hours: Any = None, days
     over, other arguments override them).  INTENSITY and MARKET_INTENSITY are gCO2e/kWh; CFE a fraction;
     LEDGER an ``mlcost track`` ledger (path) whose measured runs are shown beside the estimate.
     """
-    from mlcost.choices import ChipPrecision, choose
+    from mlcost.choices import RunPrecision, choose
     from mlcost.costs import carbon as cb
 
     count = _count(count)
@@ -207,7 +207,7 @@ def carbon(*, gpu: str | None = None, count: Any = None, hours: Any = None, days
         gpu=gpu, count=count, seconds=seconds, gpu_hours=num(gpu_hours, "--gpu-hours"),
         power_fraction=num(power_fraction, "--power-fraction"), power_watts=num(power_watts, "--power-watts"),
         energy_kwh=num(energy_kwh, "--energy-kwh"), flops=f, utilization=num(utilization, "--utilization"),
-        precision=None if precision is None else choose(ChipPrecision, precision, "--precision", case_sensitive=False),
+        precision=None if precision is None else choose(RunPrecision, precision, "--precision", case_sensitive=False),
         region=region, provider=provider, intensity_g_per_kwh=num(intensity, "--intensity"), pue=num(pue, "--pue"),
         price_per_hour=num(price_per_hour, "--price-per-hour"), method=method,
         market_intensity=num(market_intensity, "--market-intensity"), cfe=num(cfe, "--cfe"), embodied=embodied,

@@ -43,7 +43,10 @@ class Optimizer(Choice):
 
 
 class TrainingPrecision(Choice):
-    """``mlcost profile --precision``: the dtypes of a training step's weights, gradients and activations."""
+    """``mlcost profile --precision``: the dtypes of a training step's weights, gradients and activations.
+
+    ``--precision`` is the run's precision in every command; profile models these four training steps (the
+    values of RunPrecision that name a chip's peak only, tf32/fp16/fp8/int8, are refused there by name)."""
 
     FP32 = "fp32"
     BF16 = "bf16"
@@ -82,7 +85,7 @@ class EnergyModel(Choice):
 
 
 class ChipPrecision(Choice):
-    """``mlcost compute/carbon --precision``: which dense-peak column of hardware.csv times the run."""
+    """The dense-peak columns of reference_data/hardware.csv (``*_tflops``); a compute JSON's "precision" key."""
 
     FP32 = "fp32"
     TF32 = "tf32"
@@ -90,6 +93,15 @@ class ChipPrecision(Choice):
     FP16 = "fp16"
     FP8 = "fp8"
     INT8 = "int8"
+
+
+# Built from ChipPrecision, so that a new peak column of hardware.csv is a precision of the run at once.
+RunPrecision = Choice("RunPrecision", [(m.name, m.value) for m in ChipPrecision] + [("MIXED", "mixed"), ("AMP", "amp")],
+                      module=__name__)
+RunPrecision.__doc__ = """``mlcost compute/carbon --precision``: the run's precision, as in ``profile --precision``.
+A chip peak column (ChipPrecision) times the run at that peak; mixed and amp (mixed precision: 16-bit matmuls,
+fp32 master weights or autocast) time it at the chip's 16-bit tensor peak, bf16 where published, else fp16
+(refdata.Accelerator.peak_column)."""
 
 
 class WeightPrecision(Choice):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlcost.choices import ChipPrecision, values
+from mlcost.choices import ChipPrecision, RunPrecision, values
 from mlcost.errors import InputError, UsageError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -52,6 +52,8 @@ def _float(value: str | None) -> float | None:
 # --- accelerators (reference_data/hardware.csv) ---
 
 PRECISIONS = values(ChipPrecision)  # the *_tflops columns of hardware.csv
+RUN_PRECISIONS = values(RunPrecision)  # what --precision takes: a column, or mixed/amp (peak_column maps them)
+MIXED_PRECISIONS = ("mixed", "amp")
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,20 @@ class Accelerator:
         A100 holds 80 GiB (nvidia-smi: 81,920 MiB; an "80 GB" H100 81,559 MiB).  None when not published."""
         return int(self.memory_gb * (1 << 30)) if self.memory_gb else None
 
-    def peak_flops(self, precision: str | None = None) -> tuple[float, str]:
-        """(peak FLOP/s, precision used).  ``None`` picks the chip's default precision."""
+    def peak_column(self, precision: str | None = None) -> str:
+        """The hardware.csv column a run at PRECISION is timed on: the column itself, the chip's default for None,
+        and for mixed/amp the 16-bit tensor peak mixed precision runs its matmuls at: bf16 where published, else
+        fp16 (V100, T4), else fp32 (a chip without a 16-bit peak gains nothing from it)."""
         precision = (precision or self.default_precision).lower()
+        if precision in MIXED_PRECISIONS:
+            return next((p for p in ("bf16", "fp16") if p in self.peak_tflops), "fp32")
         if precision not in PRECISIONS:
-            raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+            raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(RUN_PRECISIONS)}")
+        return precision
+
+    def peak_flops(self, precision: str | None = None) -> tuple[float, str]:
+        """(peak FLOP/s, column used: see peak_column).  ``None`` picks the chip's default precision."""
+        precision = self.peak_column(precision)
         tflops = self.peak_tflops.get(precision)
         if tflops is None:
             have = ", ".join(p for p in PRECISIONS if p in self.peak_tflops) or "none"

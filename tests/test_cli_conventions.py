@@ -33,7 +33,8 @@ def test_completion_is_offered():
 @pytest.mark.parametrize("command, option, enum", [
     ("profile", "--backend", choices.Backend), ("profile", "--optimizer", choices.Optimizer),
     ("profile", "--precision", choices.TrainingPrecision), ("profile", "--format", choices.ProfileFormat),
-    ("profile", "--as", choices.ModelFormat), ("compute", "--precision", choices.ChipPrecision),
+    ("profile", "--as", choices.ModelFormat), ("compute", "--precision", choices.RunPrecision),
+    ("carbon", "--precision", choices.RunPrecision),
     ("compute", "--format", choices.EstimateFormat), ("carbon", "--method", choices.CarbonMethod),
     ("check", "--format", choices.CheckFormat), ("reference", "--format", choices.ReferenceFormat),
     ("track", "--by", choices.LedgerGroup),
@@ -138,3 +139,50 @@ def test_every_path_option_and_argument_is_guarded():
         ("compute", "--profile"), ("compute", "--output"), ("compute", "--plot"), ("infer", "MODEL"),
         ("infer", "--output"), ("profile", "MODEL"), ("profile", "--output"), ("profile", "--plot"),
         ("track", "--ledger"), ("track", "--estimate"), ("track", "--summary")}
+
+
+def test_precision_is_the_runs_precision_in_every_command(cli, tmp_path):
+    """compute/carbon --precision named a chip's peak column (fp32 ... int8) and profile --precision the training
+    step (fp32, bf16, mixed, amp): `--precision mixed` was refused by compute and carbon.  Now it is the run's
+    precision everywhere: compute and carbon time mixed/amp at the chip's 16-bit tensor peak (bf16 where
+    hardware.csv has one, else fp16, else fp32), said in an assumption, and take the peak columns as before;
+    profile refuses the chip-only values by name."""
+    def timed(gpu, precision, *more):
+        r = cli("compute", "--params", "7B", "--tokens", "1T", "--gpu", gpu, "--precision", precision, *more, "-f", "json")
+        assert r.exit_code == 0, r.stderr
+        d = r.json()
+        return d["accelerator"]["precision"], d["accelerator"]["peak_flops_per_s"] / 1e12, d["assumptions"]
+
+    # A100: bf16 312 TFLOP/s; V100 has no bf16 peak: fp16 125; K80 has no 16-bit peak: fp32 8.73 (hardware.csv)
+    for gpu, column, tflops in (("a100", "bf16", 312), ("v100", "fp16", 125), ("k80", "fp32", 8.73)):
+        for precision in ("mixed", "amp", "AMP"):
+            col, peak, assumptions = timed(gpu, precision)
+            assert (col, peak) == (column, tflops)
+            assert sum(a.startswith(f"--precision {precision.lower()}: timed at the {column} peak")
+                       for a in assumptions) == 1, assumptions
+        assert timed(gpu, column)[:2] == (column, tflops)  # a column is still that column, with no such line
+        assert not any(a.startswith("--precision") for a in timed(gpu, column)[2])
+    assert timed("h100", "fp8")[:2] == ("fp8", 1978.9)
+
+    # carbon --flops: amp on a V100 takes the hours fp16 takes: 1e21 / (125e12 x 0.33) / 3600 = 6,734 h
+    def carbon(precision):
+        r = cli("carbon", "--flops", "1e21", "--gpu", "v100", "--precision", precision, "-f", "json")
+        assert r.exit_code == 0, r.stderr
+        return r.json()
+    amp, fp16 = carbon("amp"), carbon("fp16")
+    assert amp["energy"]["hours"] == fp16["energy"]["hours"] == pytest.approx(1e21 / (125e12 * 0.33) / 3600)
+    assert amp["energy"]["precision"] == "fp16"
+    assert "--precision amp: timed at the fp16 peak, the chip's 16-bit tensor peak (mixed precision runs its " \
+           "matmuls in 16 bits; V100-SXM2 publishes no bf16 peak)" in amp["assumptions"]
+
+    # a compute JSON's "precision" is still a peak column, so old and new files read back the same
+    out = tmp_path / "c.json"
+    assert cli("compute", "--params", "7B", "--tokens", "1T", "--gpu", "a100", "--precision", "mixed", "-o", out
+               ).exit_code == 0
+    assert json.loads(out.read_text())["accelerator"]["precision"] == "bf16"
+    r = cli("carbon", "--compute-json", out, "-f", "json")
+    assert r.exit_code == 0 and r.json()["energy"]["precision"] == "bf16", r.stderr
+
+    r = cli("profile", LINEAR, "--training", "--precision", "fp16")
+    assert (r.exit_code, r.stderr) == (2, "mlcost: error: unknown --precision 'fp16'; choose one of fp32, bf16, "
+                                          "mixed, amp (see: mlcost profile --help)\n")

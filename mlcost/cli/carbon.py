@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from mlcost.choices import CarbonMethod, ChipPrecision, EstimateFormat
+from mlcost.choices import CarbonMethod, EstimateFormat, RunPrecision
 from mlcost.cli._options import FORMAT_HELP, distinct_files, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
 
@@ -28,7 +28,7 @@ def carbon_command(
     flops: Optional[str] = typer.Option(None, "--flops", help="Training FLOPs, turned into hours on --gpu at --utilization."),
     compute_json: Optional[Path] = typer.Option(None, "--compute-json", help="Output of `mlcost compute --format json`: its accelerator, count, hours or FLOPs, utilization, precision."),
     utilization: Optional[str] = typer.Option(None, "--utilization", help="Fraction of the dense peak achieved (default 0.33, AI and Compute)."),
-    precision: Optional[ChipPrecision] = typer.Option(None, "--precision", case_sensitive=False, help="Peak column used with --flops."),
+    precision: Optional[RunPrecision] = typer.Option(None, "--precision", case_sensitive=False, help="With --flops: the run's precision, timed at that peak; mixed/amp: the chip's 16-bit tensor peak (as in `mlcost compute`)."),
     pue: Optional[str] = typer.Option(None, "--pue", help="Power usage effectiveness (default: the operator's published PUE, else 1.58)."),
     provider: Optional[str] = typer.Option(None, "--provider", help="Operator whose published PUE applies: google, aws, azure, meta, idris (a cloud --region implies it)."),
     region: Optional[str] = typer.Option(None, "--region", help="FR / FRA, US-VA, CA-QC, SE3, gcp:europe-west1, aws:ca-central-1 (default: world average with its spread)."),

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from mlcost.choices import Backend, ChipPrecision, EstimateFormat, ModelFormat
+from mlcost.choices import Backend, EstimateFormat, ModelFormat, RunPrecision
 from mlcost.cli._options import FORMAT_HELP, distinct_files, explain_option, output_format, quiet_option, terminal_only
 from mlcost.errors import UsageError
 
@@ -73,7 +73,7 @@ def compute_command(
     hours: Optional[str] = typer.Option(None, "--hours", help="Training time (hardware x time): hours, or a duration such as 90m, 1h30m."),
     days: Optional[str] = typer.Option(None, "--days", help="Training time (hardware x time): days, or a duration such as 36h."),
     utilization: Optional[str] = typer.Option(None, "--utilization", help="Model-FLOPs utilization, 0.4 or 40% (default 33%, AI and Compute)."),
-    precision: Optional[ChipPrecision] = typer.Option(None, "--precision", case_sensitive=False, help="Peak column to time on (default: the chip's 16-bit tensor peak, else fp32)."),
+    precision: Optional[RunPrecision] = typer.Option(None, "--precision", case_sensitive=False, help="The run's precision, timed at that peak of the chip; mixed/amp (as in `mlcost profile`): its 16-bit tensor peak, bf16 else fp16 (default: the chip's 16-bit tensor peak, else fp32)."),
     peak_tflops: Optional[str] = typer.Option(None, "--peak-tflops", help="Dense peak TFLOP/s per chip, overriding the table."),
     fmt: Optional[EstimateFormat] = typer.Option(None, "--format", "-f", case_sensitive=False, help=FORMAT_HELP.format(default="table")),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),

@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 from mlcost.errors import UsageError
-from mlcost.refdata import PRECISIONS, find_accelerator, read_csv
+from mlcost.refdata import MIXED_PRECISIONS, RUN_PRECISIONS, find_accelerator, read_csv
 from mlcost.results import AcceleratorUse, ComputeEstimate, Profile
 from mlcost.units import PFS_DAY_FLOPS, format_si, require_positive
 
@@ -55,14 +55,26 @@ def _utilization(utilization: float | None) -> tuple[float, float, float, bool]:
     return u, u, u, False
 
 
+def mixed_note(acc: Any, precision: str | None) -> str | None:
+    """The assumption timing --precision mixed/amp on ACC makes (refdata.Accelerator.peak_column); None for a
+    precision that is a peak column itself."""
+    if precision is None or precision.lower() not in MIXED_PRECISIONS:
+        return None
+    col, p = acc.peak_column(precision), precision.lower()
+    if col == "fp32":
+        return f"--precision {p}: timed at the fp32 peak, as {acc.name} publishes no 16-bit one"
+    return (f"--precision {p}: timed at the {col} peak, the chip's 16-bit tensor peak (mixed precision runs its "
+            f"matmuls in 16 bits{f'; {acc.name} publishes no bf16 peak' if col == 'fp16' else ''})")
+
+
 def resolve_accelerator(
     gpu: str | None, count: int = 1, *, utilization: float | None = None, precision: str | None = None,
     peak_tflops: float | None = None,
 ) -> tuple[AcceleratorUse, list[str]] | None:
     """The accelerator to time a run on, and the assumptions that choice makes.  None without one."""
     count = int(require_positive(count, "count", integer=True))
-    if precision is not None and precision.lower() not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision is not None and precision.lower() not in RUN_PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(RUN_PRECISIONS)}")
     u, lo, hi, assumed = _utilization(utilization)  # checked even when unused: a bad value is still an error
     if gpu is None and peak_tflops is None:
         return None
@@ -78,7 +90,9 @@ def resolve_accelerator(
         peak, prec = acc.peak_flops(precision)
         name, source = acc.name, acc.source
         how = "as chosen by --precision" if precision else "the chip's default: dense 16-bit tensor peak where it has one, else FP32"
-        notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} at {prec} ({how}; dense, no sparsity; reference_data/hardware.csv)")
+        notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} at {prec} ({how}; dense, no sparsity; "
+                     "reference_data/hardware.csv)")
+        notes += [n for n in (mixed_note(acc, precision),) if n]
     if assumed:
         notes.append(UTILIZATION_SOURCE.format(u=u, lo=lo, hi=hi))
     else:
