@@ -40,6 +40,13 @@ LLAMA2 = {
 }
 
 
+def _bottleneck():
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(12, 20, 1), nn.ReLU(), nn.Conv2d(20, 20, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(20, 40, 1))
+
+
 def small_rows() -> list[dict]:
     import torch
 
@@ -50,6 +57,7 @@ def small_rows() -> list[dict]:
         "GQA decoder (HF eager style)": (Decoder, lambda d: (torch.zeros(2, 48, dtype=torch.long, device=d),)),
         "conv net 12/20 ch": (conv_net, lambda d: (torch.randn(4, 3, 32, 32, device=d),)),
         "conv net 16/32 ch, stride 2": (lambda: conv_net(16, 32, 2), lambda d: (torch.randn(4, 3, 32, 32, device=d),)),
+        "1x1-3x3-1x1 bottleneck 12/20/40 ch": (_bottleneck, lambda d: (torch.randn(4, 12, 16, 16, device=d),)),
         "LSTM 2x48": (LSTMNet, lambda d: (torch.randn(3, 20, 32, device=d),)),
     }
     rows = []

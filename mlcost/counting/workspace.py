@@ -134,8 +134,8 @@ def _conv(p: Planner, args, kwargs, out):
     lets the primitive pick its formats (format_tag::any: oneDNN "Memory Format Propagation"), then converts
     the result back with mkldnn_to_dense.  With float32 on AVX-512/AVX2 the direct jit kernel picks
     (ONEDNN_VERBOSE shows it: jit:avx512_core, src abcd or aBcd16b, wei Acdb16a or ABcd16b16a, dst aBcd16b):
-    - src: plain for a "first" convolution (jcp.ic < block: is_1stconv), else a reorder to nChw{B}c,
-      N x up(C, B) x H x W floats;
+    - src: plain for a "first" convolution (jcp.ic < block: is_1stconv; not for the 1x1 kernel), else a
+      reorder to nChw{B}c, N x up(C, B) x H x W floats;
     - weights: always reordered, up(O, B) x (I or up(I, B)) x kH x kW floats (Ohwi{B}o / OIhw{B}i{B}o);
     - scratchpad: the bias padded to up(O, B) floats when O is not a multiple of B (key_conv_padded_bias),
       plus the registry's 128-byte alignment (memory_tracking.hpp registry_t::book);
@@ -162,15 +162,18 @@ def _conv(p: Planner, args, kwargs, out):
         return "channels-last input"
     if not _use_mkldnn_conv(x, w, stride, dilation, transposed, groups):
         return "native kernel: 1x1 or small problem"
-    if all(k == 1 for k in w.shape[2:]):
-        return "1x1 kernel: the jit 1x1 convolution"
+    one_by_one = all(k == 1 for k in w.shape[2:])
+    if one_by_one and any(s != 1 for s in stride):
+        return "strided 1x1 kernel: its reduce-to-unit-stride scratchpad is per thread"
     b = p.block
     n, c = int(x.shape[0]), int(x.shape[1])
     o = int(w.shape[0])
     spatial_in = int(x.shape[2]) * int(x.shape[3])
     spatial_out = int(out.shape[2]) * int(out.shape[3])
     kernel = int(w.shape[2]) * int(w.shape[3])
-    first = c < b  # jit_avx512_common_conv_kernel is_1stconv: ic < 16 on avx512_core (flat src)
+    # jit_avx512_common_conv_kernel is_1stconv: ic < 16 on avx512_core (flat src); the jit 1x1 kernel reorders
+    # every source (ONEDNN_VERBOSE: jit_1x1:avx512_core, src aBcd16b, weights ABcd16b16a, even for 3 channels)
+    first = c < b and not one_by_one
     src = 0 if first else n * _up(c, b) * spatial_in * F32
     wei = _up(o, b) * (c if first else _up(c, b)) * kernel * F32
     scratch = _up(o, b) * F32 + SCRATCH_ALIGN if bias is not None and o % b else 0
