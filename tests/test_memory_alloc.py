@@ -332,6 +332,23 @@ def test_onednn_scratchpad_is_the_amp_gap():
     assert abs(predicted / plain - 1) <= 0.02
 
 
+def test_workspace_cpu_lists_the_bf16_matmuls_it_cannot_plan():
+    """--workspace cpu on a bf16 step: every bf16 matmul oneDNN runs has a scratchpad with no rule yet, listed
+    by op with its calls, not left out silently.  The decoder's step: forward 7 linears x 2 layers + the head
+    = 15 mm and 2 attention bmm x 2 layers = 4 bmm; backward two of each (input and weight gradients)."""
+    from mlcost.counting import count_module
+
+    _, _, meta, xm = _pair(Decoder, _decoder_inputs)
+    prof = count_module(meta, xm, training=True, precision="bf16", workspace="cpu")
+    why = "(bfloat16: oneDNN brgemm matmul's scratchpad, no rule yet)"
+    expected = {f"aten::mm {why}": 15 + 2 * 15, f"aten::bmm {why}": 4 + 2 * 4}
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # ATen's own bf16 GEMM runs: nothing to plan
+        expected = {}
+    assert prof.memory.workspace["unmodeled"] == expected
+    fp32 = count_module(meta, xm, training=True, workspace="cpu")
+    assert fp32.memory.workspace["unmodeled"] == {}  # float32 matmuls run MKL's sgemm
+
+
 @pytest.mark.parametrize("precision", ["bf16", "mixed"])
 def test_bf16_weights_training_forward_matches_allocator(precision):
     """--precision bf16 and mixed train bf16 weights on bf16 inputs (mixed adds fp32 master weights, alive

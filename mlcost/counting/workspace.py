@@ -292,8 +292,29 @@ def _conv_backward(p: Planner, args, kwargs, out):
     return "oneDNN backward kernels chosen per shape: no rule yet" if p.mkldnn else None
 
 
+def _low_precision_matmul(p: Planner, args, kwargs, out):
+    """aten::mm / addmm / bmm / baddbmm in bfloat16 or float16: with oneDNN enabled on a CPU that supports it
+    (torch.ops.mkldnn._is_mkldnn_bf16_supported: avx512_bf16, AMX, or AVX-512 emulation) PyTorch's cpublas
+    gemm hands them to oneDNN's brgemm matmul (ONEDNN_VERBOSE: brg_matmul:avx512_core_bf16), which books a
+    scratchpad per call (packed B, an fp32 accumulator, per thread: 24-67 KB for 96 x 16..160 x 16..160 here).
+    Its size follows oneDNN's blocking heuristic (brgemm_matmul_utils.cpp) and the thread count: no rule yet,
+    listed.  float32 matmuls run MKL's sgemm, whose buffers the allocator does not see."""
+    import torch
+
+    if not p.mkldnn:
+        return None
+    dtypes = {a.dtype for a in args if isinstance(a, torch.Tensor)}
+    if torch.bfloat16 in dtypes and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "bfloat16: oneDNN brgemm matmul's scratchpad, no rule yet"
+    if torch.float16 in dtypes and torch.ops.mkldnn._is_mkldnn_fp16_supported():
+        return "float16: oneDNN brgemm matmul's scratchpad, no rule yet"
+    return None
+
+
 RULES = {"aten::convolution": _conv, "aten::convolution_backward": _conv_backward, "aten::mkldnn_rnn_layer": _rnn_layer,
-         "aten::mkldnn_rnn_layer_backward": _rnn_layer_backward}
+         "aten::mkldnn_rnn_layer_backward": _rnn_layer_backward, "aten::mm": _low_precision_matmul,
+         "aten::addmm": _low_precision_matmul, "aten::bmm": _low_precision_matmul,
+         "aten::baddbmm": _low_precision_matmul}
 
 
 def assumption(summary: dict | None) -> str:
