@@ -42,6 +42,20 @@ def test_seed_counts(tmp_path):
     assert (p.params.total, p.macs_forward, p.flops_forward) == (12, 2 * 4 * 3, 2 * 2 * 4 * 3 + 2 * 3)
 
 
+def test_initializer_whose_data_does_not_fill_its_dims(tmp_path):
+    """An initializer declaring 3 elements with 12 floats of data (a mutation hypothesis found): numpy's
+    reshape raised ValueError out of the shape folding; now one line naming the initializer."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.5] * 12)
+    del w.dims[:]
+    w.dims.append(3)
+    graph = helper.make_graph([helper.make_node("Relu", ["w"], ["y"])], "g", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])], [w])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]).SerializeToString())
+    with pytest.raises(MlcostError, match=r"initializer 'w' does not match its dims \[3\]"):
+        profile_file(path, ProfileOptions())
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=400))
 def test_random_bytes(tmp_path_factory, data):

@@ -298,7 +298,11 @@ def _fold_and_reinfer(onnx: Any, model: Any, inferred: Any, where: str, assumpti
     known: dict[str, Any] = {}
     for t in model.graph.initializer:
         if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= _FOLD_MAX_ELEMENTS:
-            known[t.name] = numpy_helper.to_array(t)
+            try:
+                known[t.name] = numpy_helper.to_array(t)
+            except (ValueError, TypeError) as exc:  # its data does not fill its dims (a damaged file)
+                raise InputError(f"{where}: initializer {t.name!r} does not match its dims {list(t.dims)}: "
+                                 f"{_first_line(exc)}") from None
     current = inferred
     for _ in range(rounds):
         shapes = _static_shapes(current.graph)
