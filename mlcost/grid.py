@@ -6,9 +6,9 @@ One call for the whole site, for any command that turns kWh into CO2e (``carbon`
     site.intensity.g_per_kwh, site.intensity.basis, site.intensity.year   # 1.7..., "location-based; ...", 2023
     site.pue.value, site.pue.low, site.pue.high, site.pue.source          # 1.15, 1.15, 1.15, "AWS ..."
 
-Grid data is codecarbon's shipped data, read through its public ``codecarbon.input.DataSource``
-(country mix, US states, Canadian provinces, Nordic bidding zones, Chinese provinces, GCP regions);
-pandas is never imported.  AWS/Azure regions map to the sub-national grid they sit on through
+Grid data is codecarbon's shipped data, at the paths its ``codecarbon.input.DataSource`` names
+(country mix, US states, Canadian provinces, Nordic bidding zones, Chinese provinces, GCP regions),
+read without importing codecarbon or pandas.  AWS/Azure regions map to the sub-national grid they sit on through
 reference_data/cloud_regions.csv; PUE comes from reference_data/pue.csv (provider fleet figures,
 1.58 only as the stated fallback).  Every figure is location-based (the grid's average), never
 market-based: that one is the user's to give (``--market-intensity`` / ``--cfe``).
@@ -19,6 +19,7 @@ import csv
 import difflib
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from mlcost.errors import InputError, UsageError
@@ -84,20 +85,61 @@ class Site:
     pue: PUE
 
 
-# --- codecarbon's data, through its public DataSource ---
+# --- codecarbon's data files, read without importing codecarbon ---
+# `import codecarbon` (which codecarbon.input.DataSource needs) loads its tracker, psutil and rapidfuzz: about as
+# long again as all of `import typer, rich`.  The files are found in its package folder at the paths its DataSource
+# names (tests/test_grid.py compares them); DataSource itself is the fallback (a zipped install, a moved file).
+
+#: kind -> the path DataSource gives it, relative to codecarbon's package folder
+_FILES = {
+    "mix": "data/private_infra/global_energy_mix.json",  # DataSource.global_energy_mix_data_path
+    "per_source": "data/private_infra/carbon_intensity_per_source.json",  # .carbon_intensity_per_source_path
+    "usa": "data/private_infra/2023/usa_emissions.json",  # .country_emissions_data_path("usa")
+    "can": "data/private_infra/2023/canada_energy_mix.json",  # .country_energy_mix_data_path("can")
+    # DataSource loads these two with pandas beside them (get_nordic_..., get_china_...); its public
+    # get_ressource_path reads the same files without it.
+    "nordic": "data/private_infra/nordic_emissions.json",
+    "china": "data/private_infra/2023/china_provincial_emissions.json",
+    "cloud": "data/cloud/impact.csv",  # .cloud_emissions_path
+}
+
 
 @functools.cache
-def _source():
-    try:
-        from codecarbon.input import DataSource
-    except ImportError:
+def _codecarbon_dir() -> Path | None:
+    """codecarbon's package folder (None: not a plain folder, e.g. zipped), found without running its __init__."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("codecarbon")
+    if spec is None:
         from mlcost.errors import MissingDependencyError
 
-        raise MissingDependencyError("codecarbon", "all", "grid carbon intensity data") from None
-    return DataSource()
+        raise MissingDependencyError("codecarbon", "all", "grid carbon intensity data")
+    folders = list(spec.submodule_search_locations or ())
+    return Path(folders[0]) if folders and Path(folders[0]).is_dir() else None
 
 
+def data_path(kind: str) -> Path:
+    """The path of codecarbon's data file KIND (a key of _FILES)."""
+    base = _codecarbon_dir()
+    if base is not None and (base / _FILES[kind]).is_file():
+        return base / _FILES[kind]
+    from codecarbon.input import DataSource
+
+    return Path(DataSource.get_ressource_path("codecarbon", _FILES[kind]))
+
+
+@functools.cache
 def codecarbon_version() -> str | None:
+    """The installed codecarbon's version: its _version.py (what codecarbon.__version__ reads), else its
+    distribution metadata (importlib.metadata, a further 10 ms of imports)."""
+    base = _codecarbon_dir()
+    try:
+        text = (base / "_version.py").read_text(encoding="utf-8") if base is not None else ""
+    except OSError:
+        text = ""
+    m = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+    if m:
+        return m[1]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -112,19 +154,7 @@ def _cc(what: str) -> str:
 
 @functools.cache
 def _json(kind: str) -> dict:
-    ds = _source()
-    paths = {
-        "mix": lambda: ds.global_energy_mix_data_path,
-        "per_source": lambda: ds.carbon_intensity_per_source_path,
-        "usa": lambda: ds.country_emissions_data_path("usa"),
-        "can": lambda: ds.country_energy_mix_data_path("can"),
-        # DataSource loads these two with pandas beside them (get_nordic_..., get_china_...); its public
-        # get_ressource_path reads the same files without it.
-        "nordic": lambda: ds.get_ressource_path(ds.module_name, "data/private_infra/nordic_emissions.json"),
-        "china": lambda: ds.get_ressource_path(ds.module_name,
-                                               "data/private_infra/2023/china_provincial_emissions.json"),
-    }
-    path = Path(paths[kind]())
+    path = data_path(kind)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -134,7 +164,7 @@ def _json(kind: str) -> dict:
 @functools.cache
 def gcp_regions() -> dict[str, dict[str, str]]:
     """GCP rows of codecarbon's cloud/impact.csv by lower-case region name."""
-    path = Path(_source().cloud_emissions_path)
+    path = data_path("cloud")
     with path.open(newline="", encoding="utf-8-sig") as fh:  # the file starts with a BOM
         return {r["region"].lower(): r for r in csv.DictReader(fh) if r.get("provider") == "gcp"}
 

@@ -163,3 +163,36 @@ def test_aws_hong_kong_uses_hong_kong_not_mainland_china():
     g = refdata.grid_intensity("aws:ap-east-1")
     assert g.g_per_kwh == mix["HKG"]["carbon_intensity"] != mix["CHN"]["carbon_intensity"]  # 699.499 vs 582.317
     assert "(HKG)" in g.resolved
+
+
+def test_codecarbons_files_are_the_ones_its_datasource_names():
+    """mlcost.grid finds codecarbon's data files without importing it: the same files its DataSource gives."""
+    from importlib.metadata import version
+
+    from codecarbon.input import DataSource
+
+    from mlcost import grid
+
+    ds = DataSource()
+    theirs = {"mix": ds.global_energy_mix_data_path, "per_source": ds.carbon_intensity_per_source_path,
+              "usa": ds.country_emissions_data_path("usa"), "can": ds.country_energy_mix_data_path("can"),
+              "cloud": ds.cloud_emissions_path,
+              "nordic": ds.get_ressource_path(ds.module_name, "data/private_infra/nordic_emissions.json"),
+              "china": ds.get_ressource_path(ds.module_name, "data/private_infra/2023/china_provincial_emissions.json")}
+    assert {k: grid.data_path(k) for k in theirs} == {k: Path(v) for k, v in theirs.items()}
+    assert grid.codecarbon_version() == version("codecarbon")
+
+
+def test_codecarbon_not_installed_names_the_extra(monkeypatch):
+    import sys
+
+    from mlcost import grid
+    from mlcost.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "codecarbon", None)  # what an uninstalled package looks like to find_spec
+    grid._codecarbon_dir.cache_clear()
+    try:
+        with pytest.raises(MissingDependencyError, match=r"mlcost\[all\]"):
+            grid.data_path("mix")
+    finally:
+        grid._codecarbon_dir.cache_clear()
