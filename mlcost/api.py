@@ -16,10 +16,12 @@ Quantities may be numbers in base units or strings with units, as on the command
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from mlcost.errors import UsageError
-from mlcost.results import BudgetReport, CarbonEstimate, ComputeEstimate, Profile
+
+if TYPE_CHECKING:  # each function imports the result it returns: `mlcost carbon` never loads Profile's dataclasses
+    from mlcost.results import BudgetReport, CarbonEstimate, ComputeEstimate, Profile
 
 
 def number(value: Any, what: str, *, percent: bool = False) -> float | int | None:
@@ -78,6 +80,8 @@ def _method(model: Any, profile: Any, flops_per_sample: Any, params: Any, hours:
 
 def _as_profile(value: Any) -> Profile:
     """A Profile, its JSON dict, or the path of a `mlcost profile --format json` file."""
+    from mlcost.results import Profile
+
     if isinstance(value, Profile):
         return value
     if isinstance(value, dict):
@@ -104,8 +108,11 @@ def compute(model: Any = None, *, profile: Any = None, flops_per_sample: Any = N
     from mlcost.costs import compute as cm
     from mlcost.units import parse_count, parse_flops, parse_fraction
 
-    if isinstance(model, Profile) and profile is None:
-        model, profile = None, model
+    if model is not None and profile is None:
+        from mlcost.results import Profile
+
+        if isinstance(model, Profile):
+            model, profile = None, model
     precision = None if precision is None else choose(RunPrecision, precision, "--precision", case_sensitive=False)
     method = _method(model, profile, flops_per_sample, params, hours, days)
     if model is None and profile_options:
@@ -169,6 +176,8 @@ def compute(model: Any = None, *, profile: Any = None, flops_per_sample: Any = N
 
 def _as_compute(value: Any) -> ComputeEstimate:
     """A ComputeEstimate, its JSON dict, or the path of a `mlcost compute --format json` file."""
+    from mlcost.results import ComputeEstimate
+
     if isinstance(value, ComputeEstimate):
         return value
     if not isinstance(value, dict):

@@ -1,25 +1,28 @@
 """The ``mlcost`` command: a typer app whose commands live one per module in this package.
 
-Each command module defines ``register(app)``; they import only typer/rich at module level, so
-``mlcost --help`` stays fast.  Errors become one line on stderr and an exit code here, nowhere else.
+Each command module defines ``register(app)``.  A command is built (its module imported, its options made
+into click's) only when it is asked for: ``mlcost compute`` pays for compute alone, while ``--help`` and
+shell completion, which show every command with its one-line help, build them all.  Errors become one line on
+stderr and an exit code here, nowhere else.
 """
 from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import re
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
+import typer.main
 from typer.core import TyperCommand, TyperGroup
 
 from mlcost import __version__
 from mlcost.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, MlcostError, describe_os_error, first_line, raised_in_mlcost
 
-# Order in --help; any other command module found in this package is registered after these.
-_COMMAND_ORDER = ("profile", "compute", "carbon", "track", "check", "reference")
+#: The commands in --help's order; each is the module mlcost/cli/NAME.py, whose register(app) adds it.
+COMMANDS = ("profile", "compute", "carbon", "track", "check", "reference", "infer")
 
 
 try:  # typer 0.26 and later vendor click as typer._click; older ones use click itself
@@ -68,6 +71,10 @@ def usage_line(exc: Any) -> str:
 
 
 class _Group(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(self.commands)  # built on first use: see the module docstring
+
     # catch typer's exception classes (and its click's: vendored or not), never a second click's
     def invoke(self, ctx: typer.Context) -> Any:
         """Exit codes by whose fault it is (mlcost.errors.raised_in_mlcost): the user's input, model or machine is
@@ -125,8 +132,7 @@ class _Group(TyperGroup):
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        names = list(self.commands)
-        return sorted(names, key=lambda n: (_COMMAND_ORDER.index(n) if n in _COMMAND_ORDER else len(_COMMAND_ORDER), n))
+        return list(self.commands)  # COMMANDS' order, without building a command
 
 
 app = typer.Typer(
@@ -157,21 +163,47 @@ def _root(
     """
 
 
-def _register_commands() -> None:
-    found = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-    for name in found:
-        module = importlib.import_module(f"{__name__}.{name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
+def _build(name: str) -> Any:
+    """The click command of mlcost/cli/NAME.py: its register() on an app of its own, converted as typer
+    converts an app's commands (the root app's markup and exception settings), of mlcost's command class."""
     from mlcost.cli._options import Command
 
-    for info in app.registered_commands:  # one command class for all: '' is never taken as a path (_options.py)
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    importlib.import_module(f"{__name__}.{name}").register(single)
+    for info in single.registered_commands:  # one command class for all: '' is never taken as a path (_options.py)
         if info.cls in (None, TyperCommand):
             info.cls = Command
+    return typer.main.get_command(single)
 
 
-_register_commands()
+class _Commands(MutableMapping):
+    """The group's commands by name: every name in COMMANDS is there, each built on first access (_build)."""
+
+    def __init__(self, built: dict[str, Any]) -> None:
+        self._built = dict(built)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = _build(name)
+        return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in COMMANDS
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (n for n in self._built if n not in COMMANDS)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:  # pragma: no cover - click never removes a command
+        raise TypeError("mlcost's commands are fixed")
 
 
 def main() -> None:

@@ -3,9 +3,11 @@ durations, the terminal-view switches (-q, --explain), and the command class tha
 Light: typer and mlcost.choices only."""
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from pathlib import Path
-from typing import Any, Optional, TypeVar, get_args
+from typing import Any, Optional, TypeVar, get_args, get_type_hints
 
 import typer
 from typer.core import TyperCommand
@@ -71,25 +73,24 @@ def distinct_files(*named: tuple[str, Optional[Path]], reads: tuple[tuple[str, O
 def names_a_path(param: Any) -> bool:
     """Whether PARAM (an option or argument of a Command) names a file or folder: its parameter is typed Path
     (also Optional[Path], list[Path]), or it is text declared with ``path_type=str`` (a MODEL that may be
-    ``pkg.module:factory``, a ``--ledger DIR/`` whose slash matters).  Command marks its params so."""
-    return getattr(param, "mlcost_names_a_path", False)
+    ``pkg.module:factory``, a ``--ledger DIR/`` whose slash matters)."""
+    function = getattr(param, "mlcost_function", None)
+    return function is not None and param.name in _path_parameters(inspect.unwrap(function))
 
 
 def _is_path(annotation: Any) -> bool:
     return (isinstance(annotation, type) and issubclass(annotation, Path)) or any(_is_path(a) for a in get_args(annotation))
 
 
-def _path_parameters(callback: Any) -> set[str]:
-    """The parameters of a command's function (under typer's wrapper) that name a file or folder: read from the
-    function's own declaration, since typer 0.24-0.28 keep neither the annotation nor path_type on click's param
-    (a text one with path_type=str is plain STRING there)."""
-    import inspect
-    from typing import get_type_hints
-
-    fn = inspect.unwrap(callback)
+@functools.cache
+def _path_parameters(fn: Any) -> frozenset[str]:
+    """The parameters of a command's function that name a file or folder, read from the
+    function's own declaration: typer 0.24-0.28 keep neither the annotation nor path_type on click's param (a
+    text one with path_type=str is plain STRING there).  Read when asked (an empty value was given), not at
+    every start."""
     hints = get_type_hints(fn)
-    return {name for name, p in inspect.signature(fn).parameters.items()
-            if _is_path(hints.get(name)) or getattr(p.default, "path_type", None) is not None}
+    return frozenset(name for name, p in inspect.signature(fn).parameters.items()
+                     if _is_path(hints.get(name)) or getattr(p.default, "path_type", None) is not None)
 
 
 class Command(TyperCommand):
@@ -100,9 +101,8 @@ class Command(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        paths = _path_parameters(self.callback) if self.callback is not None else set()
-        for param in self.params:
-            param.mlcost_names_a_path = param.name in paths
+        for param in self.params:  # typer's wrapper of the function whose declaration names_a_path reads
+            param.mlcost_function = self.callback
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never an error there

@@ -97,10 +97,10 @@ def compute_command(
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot: {plot} must end in .png or .svg")
     distinct_files(("--plot", plot), ("--output", output), reads=(("--profile", profile),))
-    from mlcost.safeio import check_output
-
     for path, option in ((output, "--output"), (plot, "--plot")):  # refuse before the work, not after it
         if path is not None:
+            from mlcost.safeio import check_output
+
             check_output(path, force=force, option=option)
     profile_inputs = [n for n, v in (("--input-shape", input_shape), ("--input-dtype", input_dtype), ("--arg", arg),
                                      ("--backend", backend != Backend.AUTO), ("--device", device != "meta"),

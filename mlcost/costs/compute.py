@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcost.errors import UsageError
 from mlcost.refdata import MIXED_PRECISIONS, RUN_PRECISIONS, find_accelerator, read_csv
-from mlcost.results import AcceleratorUse, ComputeEstimate, Profile
+from mlcost.results import AcceleratorUse, ComputeEstimate
+
+if TYPE_CHECKING:
+    from mlcost.results import Profile
 from mlcost.units import PFS_DAY_FLOPS, format_si, require_positive
 
 #: "We typically assume a 33% utilization for GPUs and a 17% utilization for CPU's ... except where we

@@ -1,5 +1,7 @@
 """Rendering: the only place that turns results into text.  One module per result kind.
 
+``view`` dispatches an estimate to its format; only the terminal view loads ``layout`` (and rich).
+
 ``emit`` sends rendered text to stdout or to ``--output FILE`` (through ``mlcost.safeio.write_output``,
 the one writer that decides whether an existing file may be replaced).
 """
@@ -26,3 +28,19 @@ def emit(text: str, output: Path | None = None, *, force: bool = False) -> None:
         from mlcost.safeio import write_output
 
         write_output(output, text, force=force)
+
+
+def view(result: Any, fmt: str, *, markdown: Any, headline: Any, table: Any, width: int | None = None,
+         explain: bool = False, quiet: bool = False) -> str:
+    """The one dispatch of an estimate's renderer: FMT json (``result.to_dict()``), markdown (MARKDOWN(result)),
+    else the terminal view at WIDTH: HEADLINE(result) with QUIET, TABLE(result, width=, explain=) otherwise."""
+    if fmt == "json":
+        return to_json(result.to_dict())
+    if fmt == "markdown":
+        return markdown(result)
+    from mlcost.render.layout import paragraph, render_text, terminal_width
+
+    w = width or terminal_width()
+    if quiet:
+        return render_text([paragraph(headline(result))], w)
+    return table(result, width=w, explain=explain)

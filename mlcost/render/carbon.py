@@ -160,7 +160,7 @@ def model_card(est: CarbonEstimate, training_type: str = "pre-training") -> str:
 def render(est: CarbonEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
            quiet: bool = False) -> str:
     """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
-    from mlcost.render.layout import view
+    from mlcost.render import view
 
     return view(est, fmt, markdown=render_markdown, headline=headline, table=render_table, width=width,
                 explain=explain, quiet=quiet)

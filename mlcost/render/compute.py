@@ -18,7 +18,7 @@ BAR_WIDTH = 40
 def render(est: ComputeEstimate, fmt: str = "table", *, width: int | None = None, explain: bool = False,
            quiet: bool = False) -> str:
     """FMT is table, json or markdown; WIDTH (default: the terminal's), EXPLAIN and QUIET shape the table."""
-    from mlcost.render.layout import view
+    from mlcost.render import view
 
     return view(est, fmt, markdown=render_markdown, headline=headline, table=render_table, width=width,
                 explain=explain, quiet=quiet)

@@ -234,22 +234,6 @@ def render_text(parts: Iterable[Any], width: int, color: bool = False, gap: bool
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
 
 
-def view(result: Any, fmt: str, *, markdown: Any, headline: Any, table: Any, width: int | None = None,
-         explain: bool = False, quiet: bool = False) -> str:
-    """The one dispatch of an estimate's renderer: FMT json (``result.to_dict()``), markdown (MARKDOWN(result)),
-    else the terminal view at WIDTH: HEADLINE(result) with QUIET, TABLE(result, width=, explain=) otherwise."""
-    from mlcost.render import to_json
-
-    if fmt == "json":
-        return to_json(result.to_dict())
-    if fmt == "markdown":
-        return markdown(result)
-    w = width or terminal_width()
-    if quiet:
-        return render_text([paragraph(headline(result))], w)
-    return table(result, width=w, explain=explain)
-
-
 def cell_width(line: str) -> int:
     """Terminal cells a line takes (wide characters count 2): what tests compare with the width."""
     from rich.cells import cell_len
