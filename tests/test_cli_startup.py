@@ -65,7 +65,8 @@ def test_carbon_loads_carbon_alone_and_reads_codecarbons_data_without_importing_
     assert out["intensity"]["source"].startswith(f"codecarbon {version('codecarbon')} global_energy_mix.json")
     assert _top(loaded) & set(HEAVY) == set()
     assert {"mlcost.cli.carbon", "mlcost.results.carbon", "mlcost.render.carbon", "mlcost.grid"} <= loaded
-    unexpected = [m for m in (*OTHER_COMMANDS, "mlcost.cli.compute", *NOT_ON_THE_WAY)
+    unexpected = [m for m in (*OTHER_COMMANDS, "mlcost.cli.compute", *NOT_ON_THE_WAY, "mlcost.results.compute",
+                              "mlcost.costs.compute")  # compute's utilization default: with --flops only
                   if m in loaded or any(x.startswith(m + ".") for x in loaded)]
     assert unexpected == []
 

@@ -8,9 +8,6 @@ combination, and ``EnergyEstimate.factors`` records each one.
 """
 from __future__ import annotations
 
-# Utilization: one default and range for compute and carbon, defined by mlcost compute (OpenAI "AI and
-# Compute": "We typically assume a 33% utilization for GPUs"; range 0.25-0.50).
-from mlcost.costs.compute import DEFAULT_UTILIZATION, UTILIZATION_RANGE
 from mlcost.costs.power import Span, accelerator_power, host_per_accelerator
 from mlcost.errors import UsageError
 from mlcost.results import EnergyEstimate
@@ -103,6 +100,10 @@ def from_flops(acc, *, flops: float, count: int = 1, utilization: float | None =
     _count(count)
     extra = []
     if utilization is None:
+        # one default and range for compute and carbon, defined by mlcost compute (OpenAI "AI and Compute": "We
+        # typically assume a 33% utilization for GPUs"; range 0.25-0.50); imported here: only --flops needs them
+        from mlcost.costs.compute import DEFAULT_UTILIZATION, UTILIZATION_RANGE
+
         util = DEFAULT_UTILIZATION
         u_low, u_high = UTILIZATION_RANGE
         extra.append(f"utilization {util:g} of peak ({UTILIZATION_SOURCE}); range {u_low:.3g}..{u_high:.3g}")
