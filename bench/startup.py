@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/startup.py              # 7 rounds
     .venv/bin/python bench/startup.py --rounds 15 --json
+    .venv/bin/python bench/startup.py --rounds 15 --no-torch   # compute, carbon and --help only
 
 Each round runs every command once, in a fresh process, in an order rotated per round (interleaved,
 so a machine that other work slows down slows every command alike); the medians and their ratios
@@ -13,6 +14,13 @@ are printed.  Pairs (mlcost command : the floor it is measured against):
 - ``mlcost profile`` of the README's demo CNN (its meta convolutions and batch norm run torch's Python
   reference kernels) : ``import torch`` plus the CNN's forward on CPU
 - ``mlcost --help`` : ``import typer, rich``
+
+Bytecode: every process reads its modules' compiled bytecode from a temporary ``PYTHONPYCACHEPREFIX`` that
+the untimed warm-up run fills (stdlib, typer, rich, torch and mlcost alike), as a pip-installed wheel is
+compiled at install.  ``--from-source`` measures instead what an editable checkout costs under
+``PYTHONDONTWRITEBYTECODE=1`` (set on this project's machines): no ``__pycache__`` is ever written there, so every
+mlcost module is compiled from source at each start, while the floors' packages come compiled from
+site-packages.
 
 ``--where`` also prints, for the compute command, the import time of mlcost's modules and of typer/click
 and rich (``python -X importtime``), to show where the time goes.
@@ -73,8 +81,19 @@ RATIOS = [  # (name, command, floor, target)
 ]
 
 
-def run_once(argv: list[str]) -> float:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+def environment(tmp: Path, from_source: bool) -> dict[str, str]:
+    """The commands' environment: bytecode cached under TMP (see the module's docstring), or never written."""
+    env = dict(os.environ)
+    if from_source:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    return env
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> float:
     t = time.perf_counter()
     r = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     took = time.perf_counter() - t
@@ -83,9 +102,9 @@ def run_once(argv: list[str]) -> float:
     return took
 
 
-def where(argv: list[str]) -> list[tuple[str, float]]:
+def where(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
     """Cumulative import time (s) of the top-level packages a command loads (python -X importtime)."""
-    r = subprocess.run([PY, "-X", "importtime", *argv[1:]], cwd=ROOT, stdout=subprocess.DEVNULL,
+    r = subprocess.run([PY, "-X", "importtime", *argv[1:]], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     out: dict[str, float] = {}
     for line in r.stderr.splitlines():
@@ -103,25 +122,37 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--where", action="store_true", help="also show import times of the compute command")
+    ap.add_argument("--from-source", action="store_true",
+                    help="PYTHONDONTWRITEBYTECODE=1: mlcost compiled at each start, as in an editable checkout here")
+    ap.add_argument("--no-torch", action="store_true", help="only the commands measured against `import typer, rich`")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cmds = commands(Path(tmp))
+        ratios = RATIOS
+        if args.no_torch:
+            ratios = [r for r in RATIOS if r[2] == "floor: import typer, rich"]
+            cmds = {n: c for n, c in cmds.items() if n in {r[1] for r in ratios} | {r[2] for r in ratios}}
+        env = environment(Path(tmp), args.from_source)
         names = list(cmds)
-        for name in names:  # warm the file cache once; not timed
-            run_once(cmds[name])
+        for name in names:  # warm the file cache (and the bytecode cache) once; not timed
+            run_once(cmds[name], env)
         times: dict[str, list[float]] = {n: [] for n in names}
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
-                times[name].append(run_once(cmds[name]))
+                times[name].append(run_once(cmds[name], env))
         med = {n: statistics.median(v) for n, v in times.items()}
         rows = [{"ratio": label, "value": med[a] / med[b], "target": target, "numerator_s": med[a],
-                 "floor_s": med[b]} for label, a, b, target in RATIOS]
-        imports = where(cmds["mlcost compute"]) if args.where else []
+                 "floor_s": med[b]} for label, a, b, target in ratios]
+        imports = where(cmds["mlcost compute"], env) if args.where else []
+    load = os.getloadavg()[0]
+    bytecode = "compiled from source (PYTHONDONTWRITEBYTECODE=1)" if args.from_source else "cached bytecode"
     if args.json:
-        print(json.dumps({"rounds": args.rounds, "median_s": med, "ratios": rows, "imports_s": imports}, indent=2))
+        print(json.dumps({"rounds": args.rounds, "bytecode": bytecode, "load_1min": load, "median_s": med,
+                          "ratios": rows, "imports_s": imports}, indent=2))
         return
-    print(f"median wall time of {args.rounds} interleaved rounds (fresh process each):")
+    print(f"median wall time of {args.rounds} interleaved rounds (fresh process each; {bytecode}; "
+          f"load average {load:.1f} at the end):")
     for n in names:
         print(f"  {n:40s} {med[n]:7.3f} s")
     print("ratios:")
