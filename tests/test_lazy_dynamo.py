@@ -1,6 +1,7 @@
 """A count on meta does not import torch._dynamo (torch's reference kernels only need it to mark
-themselves "never compile"), gives results identical to a run with the real module, leaves no trace,
-and anything else asked of torch._dynamo meanwhile is answered by the real module."""
+themselves "never compile", torch.optim for an empty graph_break), gives results identical to a run with
+the real module, leaves no trace, and anything else asked of torch._dynamo meanwhile is answered by the real
+module."""
 from __future__ import annotations
 
 import subprocess
@@ -28,11 +29,16 @@ SCRIPT = MODEL + textwrap.dedent('''
     print("ok")
 ''')
 
-# a training step runs torch.optim, which asks torch._dynamo itself: the real module is imported mid-count
+# a training step runs torch.optim, whose step() calls torch._dynamo.graph_break() before and after the update
+# (an empty function outside torch.compile): answered too, so no optimizer imports torch._dynamo
 TRAINING = MODEL + textwrap.dedent('''
-    first = count_module(m, (x,), training=True).to_dict()
-    assert type(sys.modules["torch._dynamo"]).__name__ == "module"
-    assert count_module(m, (x,), training=True).to_dict() == first
+    steps = {}
+    for opt in ("sgd", "adam", "adamw"):
+        steps[opt] = count_module(m, (x,), training=True, optimizer=opt).to_dict()
+        assert "torch._dynamo" not in sys.modules and "_dynamo" not in torch.__dict__, f"{opt} imported torch._dynamo"
+    import torch._dynamo
+    for opt, first in steps.items():
+        assert count_module(m, (x,), training=True, optimizer=opt).to_dict() == first, opt
     print("ok")
 ''')
 
@@ -63,6 +69,21 @@ SUBMODULE = textwrap.dedent('''
 ''')
 
 
+# a look-up by file scans every module's __file__ (inspect.getmodule; torch.library does it registering an
+# operator): the stand-in gives torch._dynamo's path without importing it, which inside another module's
+# half-run import (transformers' torch.distributed) failed on a circular import
+GETMODULE = textwrap.dedent('''
+    import inspect, sys, torch
+    from mlcost.counting import lazy_dynamo
+
+    with lazy_dynamo.deferred():
+        assert inspect.getmodule(compile("0", "<no file>", "eval"), "/no/such/file.py") is None
+        assert type(sys.modules["torch._dynamo"]).__name__ == "_StandIn", "torch._dynamo was imported"
+        assert sys.modules["torch._dynamo"].__file__.endswith("_dynamo/__init__.py")
+    print("ok")
+''')
+
+
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
 
@@ -74,6 +95,6 @@ def test_meta_count_without_dynamo_is_identical_and_leaves_no_trace():
 
 
 def test_other_uses_of_dynamo_get_the_real_module():
-    for script in (FALLBACK, SUBMODULE):
+    for script in (FALLBACK, SUBMODULE, GETMODULE):
         r = _run(script)
         assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

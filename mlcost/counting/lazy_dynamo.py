@@ -1,4 +1,4 @@
-"""Keep a count from importing torch._dynamo (about 1 s, a third of a small profile).
+"""Keep a count, or a build on meta, from importing torch._dynamo (about 1 s, a third of a small profile).
 
 torch wraps its Python reference kernels (torch._refs / torch._decomp: the meta kernels of addmm,
 batch_norm, ...) in ``torch._disable_dynamo``, whose first call imports torch._dynamo only to mark the
@@ -6,13 +6,15 @@ kernel "never compile this" (``torch._dynamo.disable(fn, recursive, wrapping=Fal
 kernel as ``__dynamo_disable``).  A count never runs under torch.compile, so during ``deferred()`` a
 stand-in module answers that one call with the kernel itself, unchanged.  On exit everything is undone:
 the cached marks are deleted (the next call outside makes the real ones) and the stand-in leaves
-sys.modules.  Anything else asked of torch._dynamo meanwhile (a model checking ``is_compiling``, torch.optim
-in a training step, a submodule import) imports the real module and is answered by it, so no behaviour changes; where
-torch._dynamo is already imported, nothing is done at all.
+sys.modules.  torch.optim's ``step`` calls ``torch._dynamo.graph_break()`` before and after the update, an
+empty function outside torch.compile: the stand-in answers it with nothing too.  Anything else asked of
+torch._dynamo meanwhile (a model checking ``is_compiling``, a submodule import) imports the real module and is
+answered by it, so no behaviour changes; where torch._dynamo is already imported, nothing is done at all.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import threading
 import types
@@ -29,12 +31,23 @@ class _StandIn(types.ModuleType):
         super().__init__(_NAME)
         self.marked: list[Any] = []
         self.real: Any = None
+        # inspect.getmodule reads every module's __file__ (torch.library does, registering an operator): the
+        # path, without an import that could land inside another module's half-run import
+        spec = importlib.util.find_spec(_NAME)
+        if spec is not None and spec.origin:
+            self.__file__ = spec.origin
 
     def disable(self, fn: Any = None, recursive: bool = True, *args: Any, wrapping: bool = True, **kwargs: Any) -> Any:
         if callable(fn) and not wrapping and not args and not kwargs and self.real is None:
             self.marked.append(fn)  # torch._compile's lazy mark: the kernel runs as it is
             return fn
         return self._real().disable(fn, recursive, *args, wrapping=wrapping, **kwargs)
+
+    def graph_break(self, msg: str = "") -> None:
+        # torch.optim's step calls it before and after the update; outside torch.compile (which would have
+        # imported torch._dynamo) torch's own is an empty function
+        if self.real is not None:
+            self.real.graph_break(msg)
 
     def __getattr__(self, name: str) -> Any:
         # __path__: importing a submodule (torch._dynamo.external_utils) needs the real package
