@@ -6,6 +6,9 @@ Units: FLOPs and MACs are counts (1 MAC = 2 FLOPs), memory in bytes.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from mlcost.choices import Backend, values
 from mlcost.errors import UnsupportedOperatorError, UsageError, raised_in_mlcost
 from mlcost.results import InputSpec, MemoryStats, ModuleRow, OperatorRow, Profile, UnsupportedOp
@@ -224,4 +227,15 @@ def param_stats(module):
     return _ps(module)
 
 
-__all__ = ["count_module", "param_stats", "BACKENDS"]
+@contextmanager
+def deferred_imports() -> Iterator[None]:
+    """Within this block torch's meta kernels (a count, or a model built on meta: ``nn.init`` runs them) import
+    neither torch._dynamo nor sympy, torch's compiler stack, which they ask only for answers a run of concrete
+    shapes outside torch.compile knows (``counting.lazy_dynamo``, ``counting.lazy_sympy``)."""
+    from mlcost.counting import lazy_dynamo, lazy_sympy
+
+    with lazy_dynamo.deferred(), lazy_sympy.deferred():
+        yield
+
+
+__all__ = ["count_module", "deferred_imports", "param_stats", "BACKENDS"]

@@ -16,7 +16,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.module_tracker import ModuleTracker
 
 from mlcost.counting import bytes as _bytes
-from mlcost.counting import lazy_dynamo
+from mlcost.counting import deferred_imports
 from mlcost.counting import workspace as _workspace
 from mlcost.counting.formulas import LISTED_FREE, TS, canonical, is_listed, lookup
 from mlcost.counting import fused as _fused
@@ -321,7 +321,7 @@ def run(module, args: tuple, kwargs: dict, *, training: bool = False, optimizer:
     param_ids = _storage_ids(weights)
     backward = step = recompute = ckpt_info = None
     fwd = mode.phase
-    with lazy_dynamo.deferred(), tracker, mode, WholeFunctions(mode):
+    with deferred_imports(), tracker, mode, WholeFunctions(mode):
         amp = None
         if precision == "amp":
             from mlcost.counting.autocast import forward_under

@@ -217,8 +217,10 @@ def load(spec: str, opts: ProfileOptions) -> tuple[Any, tuple, dict, tuple[Input
         torch_device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise UsageError(f"unknown --device {device!r}: {_first_line(exc)}") from None
+    from mlcost.counting import deferred_imports
+
     try:
-        with torch_device:
+        with torch_device, deferred_imports():  # nn.init on meta runs torch's Python kernels
             result = factory(**opts.factory_args)
     except MlcostError:
         raise
