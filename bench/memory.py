@@ -4,7 +4,8 @@ Part 1, models small enough to run for real on this CPU (tests/_alloc.py builds 
 figure planned for the CPU (``workspace="cpu"``: oneDNN's reorders, scratchpads and RNN workspaces) beside
 the CPU allocator's peak of a real run (torch.profiler memory timeline) and the ratio, for inference, a
 training forward and a whole steady-state AdamW step; and the tensors-only figure (``workspace="none"``,
-the device-neutral default) with its ratio.  Then the decoder under CPU autocast (bf16) and with bf16
+the device-neutral default) with its ratio.  Then the device-neutral LSTMs beside a real run with oneDNN
+off (ATen's native LSTM, which --workspace none follows).  Then the decoder under CPU autocast (bf16) and with bf16
 weights, real runs with oneDNN's bf16 matmul (torch's default) and with ATen's GEMM.
 
 Part 2, large shapes that cannot run here (Llama-2-7B, Llama-2-70B configs, built on meta): mlcost's
@@ -47,11 +48,41 @@ def _bottleneck():
                          nn.Conv2d(20, 40, 1))
 
 
+KINDS = ("inference", "training forward", "AdamW step")
+
+
+def _measure(factory, inputs, kind: str, workspaces: tuple) -> tuple[int, list[int]]:
+    """(the CPU allocator's peak of a real KIND run, mlcost's meta figure for each of WORKSPACES)."""
+    import torch
+
+    from _alloc import allocator_peak, real_step_peak
+    from mlcost.counting import dispatch
+
+    torch.manual_seed(0)
+    real = factory()
+    with torch.device("meta"):
+        meta = factory()
+    x, xm = inputs("cpu"), inputs("meta")
+    training = kind != "inference"
+    real.train(training)
+    meta.train(training)
+    if kind == "AdamW step":
+        truth = real_step_peak(real, x, "adamw")
+        return truth, [dispatch.run(meta, xm, {}, training=True, optimizer="adamw", workspace=ws).step.peak_bytes
+                       for ws in workspaces]
+
+    def run():
+        with torch.set_grad_enabled(training):
+            real(*x)
+    truth = allocator_peak(run)
+    return truth, [dispatch.run(meta, xm, {}, training=training, workspace=ws).activations_peak_bytes
+                   for ws in workspaces]
+
+
 def small_rows() -> list[dict]:
     import torch
 
-    from _alloc import Decoder, LSTMNet, allocator_peak, conv_net, real_step_peak
-    from mlcost.counting import dispatch
+    from _alloc import Decoder, LSTMNet, conv_net
 
     cases = {
         "GQA decoder (HF eager style)": (Decoder, lambda d: (torch.zeros(2, 48, dtype=torch.long, device=d),)),
@@ -62,32 +93,38 @@ def small_rows() -> list[dict]:
     }
     rows = []
     for name, (factory, inputs) in cases.items():
-        for kind in ("inference", "training forward", "AdamW step"):
-            torch.manual_seed(0)
-            real = factory()
-            with torch.device("meta"):
-                meta = factory()
-            x, xm = inputs("cpu"), inputs("meta")
-            training = kind != "inference"
-            real.train(training)
-            meta.train(training)
-            if kind == "AdamW step":
-                truth = real_step_peak(real, x, "adamw")
-                predicted, tensors = (dispatch.run(meta, xm, {}, training=True, optimizer="adamw",
-                                                   workspace=ws).step.peak_bytes for ws in ("cpu", "none"))
-            else:
-                def run(m=real, x=x, training=training):
-                    if training:
-                        m(*x)
-                    else:
-                        with torch.no_grad():
-                            m(*x)
-                truth = allocator_peak(run)
-                predicted, tensors = (dispatch.run(meta, xm, {}, training=training,
-                                                   workspace=ws).activations_peak_bytes for ws in ("cpu", "none"))
+        for kind in KINDS:
+            truth, (predicted, tensors) = _measure(factory, inputs, kind, ("cpu", "none"))
             rows.append({"model": name, "what": kind, "mlcost_bytes": predicted, "allocator_bytes": truth,
                          "ratio": round(predicted / truth, 4), "tensors_only_bytes": tensors,
                          "tensors_only_ratio": round(tensors / truth, 4)})
+    return rows
+
+
+def native_rows() -> list[dict]:
+    """The device-neutral LSTM (workspace="none") beside a real CPU run with oneDNN off
+    (torch.backends.mkldnn disabled): ATen's native at::native::lstm, the input projection of all steps at
+    once then the per-step gates, no kernel workspace (counting.workspace.native_lstm)."""
+    import torch
+
+    from _alloc import LSTMNet
+
+    cases = {
+        "LSTM 2x48": (LSTMNet, lambda d: (torch.randn(3, 20, 32, device=d),)),
+        "LSTM 2x16 bidir, proj 4, no bias, dropout": (
+            lambda: torch.nn.LSTM(8, 16, num_layers=2, bias=False, dropout=0.5, bidirectional=True, proj_size=4),
+            lambda d: (torch.randn(7, 2, 8, device=d),)),
+    }
+    rows = []
+    before = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
+    try:
+        for name, (factory, inputs) in cases.items():
+            for kind in KINDS:
+                truth, (predicted,) = _measure(factory, inputs, kind, ("none",))
+                rows.append({"model": name, "what": kind, "mlcost_bytes": predicted, "allocator_bytes": truth,
+                             "ratio": round(predicted / truth, 4)})
+    finally:
+        torch.backends.mkldnn.set_flags(before, None, None, None)
     return rows
 
 
@@ -179,16 +216,20 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="only the models that run for real on CPU")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    small, low = small_rows(), precision_rows()
+    small, native, low = small_rows(), native_rows(), precision_rows()
     large = [] if a.small else large_rows()
     if a.json:
-        print(json.dumps({"cpu": small, "cpu_bf16": low, "large": large}, indent=2))
+        print(json.dumps({"cpu": small, "cpu_native_lstm": native, "cpu_bf16": low, "large": large}, indent=2))
         return
     print("| model | what | mlcost --workspace cpu B | CPU allocator B | ratio | tensors only (none) | ratio |\n"
           "|---|---|---:|---:|---:|---:|---:|")
     for r in small:
         print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} "
               f"| {r['tensors_only_bytes']:,} | {r['tensors_only_ratio']:.3f} |")
+    print("\noneDNN off (ATen's native LSTM)\n\n| model | what | mlcost --workspace none B | CPU allocator B | ratio |\n"
+          "|---|---|---:|---:|---:|")
+    for r in native:
+        print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} |")
     print("\n| model | what | mlcost (meta) B | CPU allocator B | ratio |\n|---|---|---:|---:|---:|")
     for r in low:
         print(f"| {r['model']} | {r['what']} | {r['mlcost_bytes']:,} | {r['allocator_bytes']:,} | {r['ratio']:.3f} |")

@@ -382,7 +382,7 @@ def test_lstm_and_gru_counted_on_every_path():
 
 def test_lstm_backward_counted_alike_on_the_onednn_path():
     """Training planned for the CPU (workspace='cpu') runs the oneDNN LSTM on meta: one mkldnn_rnn_layer and one
-    mkldnn_rnn_layer_backward per layer-direction.  Its backward counts what the step-by-step decomposition
+    mkldnn_rnn_layer_backward per layer-direction.  Its backward counts what a step-by-step decomposition
     counts (same inputs: 2 x 5 steps, I=8, H=16, 2 layers, both directions; G = 4H = 64), so the two agree, and
     with a real CPU run (the same fused ops)."""
     m, a = meta(_rnn, "LSTM", num_layers=2, bidirectional=True)
@@ -397,9 +397,21 @@ def test_lstm_backward_counted_alike_on_the_onednn_path():
     other = 2 * ((t - 1) * g * (8 + h) + h * (21 * t * b - b + 8 * (t - 1))) \
         + 2 * ((t - 1) * g * (32 + h) + h * (21 * t * b - b + 8 * (t - 1))) \
         + t * b * 2 * h  # autograd sums the gradient of layer 1's output from layer 2's two directions
-    for p in (plain, onednn, real):
+    for p in (onednn, real):
         assert (p.macs_backward, p.flops_backward, p.unsupported_ops) == (macs, 2 * macs + other, ())
     assert "aten::mkldnn_rnn_layer" in {r.op for r in onednn.by_operator}
+    # the device-neutral run is ATen's native CPU LSTM (counting.workspace.native_lstm): the input projection of
+    # all steps is one GEMM, so its weight and bias gradients are one GEMM and one sum, not t per-step
+    # gradients summed: (t - 1) x G x (I + 1) adds fewer per layer-direction (I = 8, then 32), the same MACs
+    native = other - 2 * (t - 1) * g * (8 + 1) - 2 * (t - 1) * g * (32 + 1)
+    assert (plain.macs_backward, plain.flops_backward, plain.unsupported_ops) == (macs, 2 * macs + native, ()) \
+        == (165888, 362816, ())
+    before = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
+    try:  # the same on a real CPU run without oneDNN
+        aten_cpu = count_module(cpu_m, cpu_a, training=True)
+    finally:
+        torch.backends.mkldnn.set_flags(before, None, None, None)
+    assert aten_cpu.macs_backward == macs and aten_cpu.flops_backward == plain.flops_backward
 
 
 class _Heads(torch.nn.Module):

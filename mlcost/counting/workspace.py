@@ -5,6 +5,8 @@ that runs the model, not to the model: the device-neutral tensor peak (``activat
 what the tensors need, and a profile adds one backend's workspaces only when asked (``--workspace``):
 
 - ``none``: tensors only.  Not counted: cuDNN/cuBLAS workspaces, CPU oneDNN's reorders and scratchpads.
+  An LSTM is ATen's native one (native_lstm: the input projection of all steps at once, as the CPU without
+  oneDNN and cuDNN run it), not the per-step branch the composite takes on a meta tensor.
 - ``cpu``: PyTorch's CPU kernels as this torch runs them with its default flags (oneDNN enabled), on this
   machine's ISA (``torch.backends.cpu.get_cpu_capability()``): the blocked-layout convolution and the oneDNN
   LSTM.  An operator with no rule here is listed (``unmodeled``), never guessed.
@@ -356,7 +358,8 @@ def cpu_lstm_applies(p: Planner | None, args) -> bool:
 
 
 # recurrent layers the CPU runs natively (aten/src/ATen/native/RNN.cpp: the input projection of all steps at
-# once on a CPU input, FullLayer), where meta runs the per-step decomposition: not planned here, listed
+# once on a CPU input, FullLayer), where the same C++ on meta takes the per-step branch.  An LSTM runs that
+# native path on meta (native_lstm, below); the others are not planned, and --workspace cpu lists them
 NATIVE_RNNS = {"lstm": "aten::lstm", "gru": "aten::gru", "rnn_tanh": "aten::rnn_tanh", "rnn_relu": "aten::rnn_relu"}
 
 
@@ -392,3 +395,142 @@ def cpu_lstm(x, hx, params, has_biases, num_layers, dropout, train, bidirectiona
             layer_input = torch.nn.functional.dropout(layer_input, dropout, True)
     out = layer_input.transpose(0, 1) if batch_first else layer_input
     return out, torch.stack(hys, 0), torch.stack(cys, 0)
+
+
+# ---- the native ATen LSTM path, on meta -------------------------------------------------------------------------
+
+def native_lstm_applies(args) -> bool:
+    """lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first) on a meta
+    input (the padded-sequence overload, whose second argument is batch_sizes, excluded): at::native::lstm's
+    composite runs there with ``inputs.device().is_cpu()`` false, so it takes the per-step branch no real
+    kernel takes (see native_lstm)."""
+    import torch
+
+    if len(args) != 9:
+        return False
+    x, hx, params = args[0], args[1], args[2]
+    if not isinstance(x, torch.Tensor) or x.device.type != "meta" or x.numel() == 0:
+        return False
+    return isinstance(hx, (list, tuple)) and len(hx) == 2 and all(isinstance(w, torch.Tensor) for w in params)
+
+
+def native_lstm(x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """at::native::lstm (aten/src/ATen/native/RNN.cpp) as it runs on a CPU tensor without oneDNN, op for op:
+    _lstm_impl unbinds hx/cx per layer, apply_layer_stack runs FullLayer (FullBidirectionalLayer) per layer
+    with dropout between layers, and FullLayer's CPU branch (``inputs.device().is_cpu()``) computes the input
+    projection of every time step at once, ``params.linear_ih(inputs)`` (T x B x 4H, held to the layer's end),
+    then LSTMCell with pre_compute_input: ``linear_hh(hx).add_(input)``, unsafe_chunk(4), sigmoid_/tanh_,
+    ``cy = (f * cx).add_(i * g)``, ``hy = o * cy.tanh()``, matmul_hr for projections; the step outputs are
+    stacked.  On a meta input the same C++ takes the other branch (a linear_ih per step, T x B x 4H never
+    alive at once).  This is also the shape of cuDNN's LSTM (the input GEMM of all steps first, NVIDIA's
+    "Optimizing Recurrent Neural Networks in cuDNN 5"), so it is the device-neutral figure.  Python's
+    reference lifetimes here are the C++ scopes' (a local lives to its function's end)."""
+    import torch
+
+    aten = torch.ops.aten
+    inp = aten.transpose.int(x, 0, 1) if batch_first else x
+    has_proj = hx[0].shape[-1] != hx[1].shape[-1]
+    per = 2 + 2 * bool(has_biases) + bool(has_proj)
+    cells = []
+    for i in range(len(params) // per):  # gather_params: (w_ih, w_hh, b_ih, b_hh, w_hr) per layer-direction
+        w = params[i * per:(i + 1) * per]
+        cells.append((w[0], w[1], w[2] if has_biases else None, w[3] if has_biases else None,
+                      w[-1] if has_proj else None))
+    layer_hx, layer_cx = aten.unbind.int(hx[0], 0), aten.unbind.int(hx[1], 0)
+    hiddens = list(zip(layer_hx, layer_cx))
+    del layer_hx, layer_cx
+    dirs = 2 if bidirectional else 1
+    layer_input = inp
+    final = []
+    for layer in range(num_layers):  # apply_layer_stack
+        if dirs == 1:
+            out, hidden = _full_layer(layer_input, hiddens[layer], cells[layer])
+            final.append(hidden)
+        else:
+            out, hidden = _full_bidirectional_layer(layer_input, hiddens[2 * layer:2 * layer + 2],
+                                                    cells[2 * layer:2 * layer + 2])
+            final.extend(hidden)
+        del hidden
+        layer_input = out
+        del out
+        if dropout != 0 and train and layer < num_layers - 1:
+            layer_input = aten.dropout(layer_input, dropout, True)
+    del hiddens
+    hy = aten.stack([h for h, _c in final], 0)
+    cy = aten.stack([c for _h, c in final], 0)
+    del final
+    out = aten.transpose.int(layer_input, 0, 1) if batch_first else layer_input
+    return out, hy, cy
+
+
+def _linear(x, w, b):
+    """at::linear (aten/src/ATen/native/Linear.cpp) as the CPU runs it: addmm for a 2-d input with a bias,
+    addmm on the folded input for a contiguous one (_flatten_nd_linear), else matmul, whose fold reshapes
+    (copies) the input, then the bias added in place.  That last branch is written as the folded addmm: the
+    same allocations (the copy, the T x B x 4H output, the copy freed), the bias fused as the FLOP
+    convention has it (formulas: linear/addmm biases are not counted).  Not aten::linear itself: under a
+    dispatch mode it adds the bias out of place (isTensorSubclassLike is true whenever a mode is on), a
+    T x B x 4H copy the real run does not make."""
+    import torch
+
+    aten = torch.ops.aten
+    if b is not None and x.dim() == 2:
+        return aten.addmm(b, x, aten.t(w))
+    if b is not None:
+        out = aten.addmm(b, aten.reshape(x, [-1, x.shape[-1]]), aten.t(w))
+        return aten.view(out, [*x.shape[:-1], out.shape[1]])
+    return aten.matmul(x, aten.t(w))
+
+
+def _lstm_cell(step_input, hidden, cell):
+    """LSTMCell::operator() with pre_compute_input (STEP_INPUT is this step's slice of linear_ih)."""
+    import torch
+
+    aten = torch.ops.aten
+    _w_ih, w_hh, _b_ih, b_hh, w_hr = cell
+    hx, cx = hidden
+    gates = aten.add_.Tensor(_linear(hx, w_hh, b_hh), step_input)
+    ingate, forgetgate, cellgate, outgate = aten.unsafe_chunk(gates, 4, 1)
+    ingate = aten.sigmoid_(ingate)
+    forgetgate = aten.sigmoid_(forgetgate)
+    cellgate = aten.tanh_(cellgate)
+    outgate = aten.sigmoid_(outgate)
+    cy = aten.add_.Tensor(aten.mul.Tensor(forgetgate, cx), aten.mul.Tensor(ingate, cellgate))
+    hy = aten.mul.Tensor(outgate, aten.tanh(cy))
+    return (aten.matmul(hy, aten.t(w_hr)) if w_hr is not None else hy), cy
+
+
+def _steps(step_inputs, hidden, cell):
+    """FullLayer's per-step loop: STEP_OUTPUTS keeps each step's h."""
+    step_outputs = []
+    for step_input in step_inputs:
+        hidden = _lstm_cell(step_input, hidden, cell)
+        step_outputs.append(hidden[0])
+    return step_outputs, hidden
+
+
+def _full_layer(inputs, hidden, cell):
+    """FullLayer::operator()(Tensor) on a CPU tensor: the input projection of all steps, then the steps."""
+    import torch
+
+    aten = torch.ops.aten
+    inputs_w = _linear(inputs, cell[0], cell[2])
+    outputs, final = _steps(aten.unbind.int(inputs_w, 0), hidden, cell)
+    return aten.stack(outputs, 0), final
+
+
+def _full_bidirectional_layer(inputs, hidden, cells):
+    """FullBidirectionalLayer::operator() on a CPU tensor: forward direction, then the reversed one; each
+    result (its step outputs) lives to the function's end, as fw_result / rev_result do."""
+    import torch
+
+    aten = torch.ops.aten
+    input_w = _linear(inputs, cells[0][0], cells[0][2])
+    step_inputs = aten.unbind.int(input_w, 0)
+    fw_outputs, fw_final = _steps(step_inputs, hidden[0], cells[0])
+    fw_output = aten.stack(fw_outputs, 0)
+    input_w = _linear(inputs, cells[1][0], cells[1][2])
+    step_inputs = aten.unbind.int(input_w, 0)
+    rev_outputs, rev_final = _steps(step_inputs[::-1], hidden[1], cells[1])
+    rev_output = aten.stack(rev_outputs[::-1], 0)
+    return aten.cat([fw_output, rev_output], fw_output.dim() - 1), (fw_final, rev_final)
