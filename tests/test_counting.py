@@ -128,6 +128,24 @@ def test_training_linear_stack_exact():
     assert sgd["optimizer_states_bytes"] == 0
 
 
+def test_training_amp_keeps_fp32_weights():
+    """--precision amp is autocast over the fp32 model (fp32 weights, gradients and Adam states); the profile
+    cast the model to bf16 first, so amp reported the bf16 step (212 * 2 bytes of weights) to the byte."""
+    from mlcost.counting import dispatch
+
+    m, a = meta(tiny.build)
+    p = count_module(m, a, training=True, precision="amp")
+    t = p.memory.training
+    assert t["weights_bytes"] == t["gradients_bytes"] == 212 * 4 and t["master_weights_bytes"] == 0
+    assert t["optimizer_states_bytes"] == 212 * 8 + 4 * 4  # exp_avg, exp_avg_sq fp32 + 4 step scalars
+    # the step the profile reports is the one dispatch.run measures under autocast (test_memory_alloc checks that
+    # run against the CPU allocator)
+    run = dispatch.run(m, a, {}, training=True, precision="amp")
+    assert p.memory.training_peak_bytes == run.step.peak_bytes
+    assert p.memory.activations_peak_bytes == run.activations_peak_bytes
+    assert not any("cast to bfloat16" in n for n in p.assumptions)
+
+
 def test_resnet50_matches_fvcore_and_torch():
     from fvcore.nn import FlopCountAnalysis
 

@@ -166,12 +166,13 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
 
 def _cast_for_precision(module, args: tuple, kwargs: dict, training: bool, precision: str):
     """(module, args, kwargs, note) to train in PRECISION: bf16 and mixed train bf16 weights on bf16 inputs.
-    A module in another float dtype is cast as a copy (the caller's module is never changed)."""
+    A module in another float dtype is cast as a copy (the caller's module is never changed).  amp keeps the
+    module as it is: autocast casts each op's inputs inside the run (fp32 weights, gradients and states)."""
     import copy
 
     import torch
 
-    if not training or precision == "fp32":
+    if not training or precision in ("fp32", "amp"):
         return module, args, kwargs, None
     floats = [p for p in module.parameters() if p.is_floating_point()]
     if all(p.dtype == torch.bfloat16 for p in floats):
