@@ -144,6 +144,23 @@ def test_workspace_is_stated_and_off_by_default():
     assert cpu.to_dict()["memory"]["workspace"]["ops"] == {"aten::convolution": 2}
 
 
+def test_training_note_says_which_workspaces_the_step_peak_has():
+    """--training --workspace cpu: the step runs under the same plan (conv-net's step peak is above the
+    tensors-only one), so its note must not say oneDNN's scratchpads are left out, as it did (a replace()
+    aimed at an older wording of the note matched nothing)."""
+    from mlcost.counting import count_module
+
+    _, _, meta, xm = _pair(*FORWARD_CASES["bottleneck"])
+    meta.train(True)
+    plain = count_module(meta, xm, training=True)
+    cpu = count_module(meta, xm, training=True, workspace="cpu")
+    assert cpu.memory.training_peak_bytes > plain.memory.training_peak_bytes
+    note = next(a for a in cpu.assumptions if a.startswith("training_peak_bytes"))
+    assert "oneDNN scratchpads" not in note and "kernel workspaces of --workspace cpu included" in note
+    assert "CPU oneDNN scratchpads) and fragmentation not included" in next(
+        a for a in plain.assumptions if a.startswith("training_peak_bytes"))
+
+
 def test_reshape_of_expanded_tensor_keeps_its_storage():
     """The issue's ten lines: expand (8,1,4096,128) fp32 to 4 heads, reshape (a copy), multiply, add.
     The copy's storage outlives the clone that made it (it lives on in the _unsafe_view result)."""

@@ -131,10 +131,8 @@ def count_module(module, args: tuple = (), kwargs: dict | None = None, *, backen
     mem = MemoryStats(weights_bytes=weights_bytes(module), activations_peak_bytes=dr.activations_peak_bytes,
                       workspace=ws)
     if training:
-        peak, breakdown, note = training_memory(dr.step, dr.saved or {}, optimizer, precision)
+        peak, breakdown, note = training_memory(dr.step, dr.saved or {}, optimizer, precision, ws["kind"])
         mem = MemoryStats(mem.weights_bytes, mem.activations_peak_bytes, peak, breakdown, workspace=ws)
-        if ws["kind"] != "none":
-            note = note.replace("allocator workspace of fused kernels (cuDNN/cuBLAS)", "cuDNN/cuBLAS workspaces")
         notes.append(note)
     notes.append("activations_peak_bytes: peak bytes of tensors created and alive during one forward "
                  + ("with autograd recording (training)" if training else "under no_grad")

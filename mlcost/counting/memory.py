@@ -39,12 +39,14 @@ def weights_bytes(module) -> int:
     return sum(t.numel() * t.element_size() for t in _unique([*module.parameters(), *module.buffers()]))
 
 
-def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: str, precision: str) -> tuple[int, dict, str]:
+def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: str, precision: str,
+                    workspace: str = "none") -> tuple[int, dict, str]:
     """(training_peak_bytes, breakdown, assumption) of one measured steady-state step.
 
     ``step``: the ``training_step.StepMemory`` measured by running forward, backward and the optimizer
     step; ``saved``: storage id -> (nbytes, itemsize, is_float) of what autograd saved, in the dtypes
-    the run saved them in.  The peak is the maximum of live bytes over the step, not a sum of parts."""
+    the run saved them in.  The peak is the maximum of live bytes over the step, not a sum of parts.
+    ``workspace``: the kernel workspaces the run planned (counting.workspace), which the note names."""
     act = sum(n for n, _size, _fl in saved.values())
     breakdown = {
         "weights_bytes": step.weights_bytes,
@@ -71,8 +73,11 @@ def training_memory(step, saved: dict[int, tuple[int, int, bool]], optimizer: st
     }
     note = (f"training_peak_bytes: the peak of live bytes over one measured steady-state step ({layouts[precision]}; "
             f"torch.optim {optimizer} with foreach=True as on CUDA, its states allocated before the step, gradients "
-            f"None before the forward), reached in the {step.peak_phase}; kernels' private workspaces "
-            "(cuBLAS/cuDNN, CPU oneDNN scratchpads) and fragmentation not included")
+            f"None before the forward), reached in the {step.peak_phase}; "
+            + ("kernels' private workspaces (cuBLAS/cuDNN, CPU oneDNN scratchpads) and fragmentation not included"
+               if workspace == "none" else
+               f"the kernel workspaces of --workspace {workspace} included where they have a rule; cuBLAS/cuDNN "
+               "workspaces and fragmentation not included"))
     if optimizer == "sgd":
         note += "; sgd without momentum keeps no state (momentum would add one parameter-sized buffer)"
     return step.peak_bytes, breakdown, note
