@@ -193,6 +193,25 @@ def test_mixtral_active_and_all_experts_flops(tmp_path):
     assert any("active params per token" in a for a in prof.assumptions)
 
 
+def test_moe_config_with_every_layer_dense(tmp_path):
+    """DeepSeek-V3 with first_k_dense_replace = num_hidden_layers (test_infer's tiny one): the config names 4 routed
+    experts but every layer is a dense MLP, so there is nothing to route; it was refused as 'routed experts in a
+    layout mlcost cannot count'."""
+    from test_infer import DEEPSEEK
+
+    prof = _profile(tmp_path, DEEPSEEK, seq_len=8)
+    attn = (96 * 256 + 96 + 4 * (32 + 16) * 96  # q_a_proj, q_a_layernorm, q_b_proj (4 heads x (nope 32 + rope 16))
+            + (64 + 16) * 256 + 64 + 4 * (32 + 32) * 64  # kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj (nope + v)
+            + 256 * 4 * 32)  # o_proj
+    mlp = 3 * 512 * 256  # gate, up, down at intermediate_size (dense)
+    layer = attn + mlp + 2 * 256  # + input and post-attention RMSNorms
+    assert attn == 112_800 and layer == 506_528
+    # embeddings + 2 layers + final norm + untied head
+    assert prof.params.total == 1000 * 256 + 2 * layer + 256 + 1000 * 256 == 1_525_312
+    assert prof.params.active is None and "moe" not in prof.details  # dense: no active subset
+    assert any("every layer is dense" in a for a in prof.assumptions)
+
+
 def test_cross_check_with_safetensors(tmp_path):
     from test_safetensors import llama2_7b_tensors, write_sharded, write_st
 

@@ -384,6 +384,12 @@ def _profile_config(config: Any, folder: Path, opts: Any, warned: list[str]) -> 
     notes += input_notes
     name = folder.resolve().name or cls_name
     shape = moe.moe_shape(config)
+    if shape is not None and moe.param_split(model)[1] == 0:
+        # the config names experts but no layer holds any (DeepSeek's first_k_dense_replace >= num_hidden_layers,
+        # say): every layer is dense, counted as such
+        notes.append(f"mixture of experts: the config names {shape[0]} routed experts, but no layer holds "
+                     "experts: every layer is dense")
+        shape = None
     moe_details = None
     if shape is None:
         prof = _count(model, kwargs, opts, name, inputs, notes)
