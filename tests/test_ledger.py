@@ -234,6 +234,19 @@ def test_summary_table_is_layouts_at_every_width():
     assert max(map(len, narrow)) <= 40
 
 
+def test_summary_keeps_failed_when_a_run_failed():
+    """--by command at 60 columns dropped 'failed' with the rest, so a failed run showed nowhere (--by run flags it
+    under the table); while a group has a failure the column stays, and duration_s goes alone."""
+    from mlcost.render.ledger import render_summary
+
+    rows = [_row("r1", "0", "2024-01-01T00:00:00+00:00", 30.7, 0.000226311, exit_code="1")]
+    text = render_summary(summarize(rows, "command"), "command", "table", width=60).splitlines()
+    assert text[0].split() == ["command", "runs", "failed", "energy_kwh", "co2e_kg"]
+    assert text[2].split()[-4:-2] == ["1", "1"]  # 1 run, 1 failed
+    assert "not shown: duration_s (widen the terminal, or -f json)" in text
+    assert max(map(len, text)) <= 60
+
+
 def test_options_that_do_not_apply_are_usage_errors(tmp_path, cli):
     lg.append_row(tmp_path / "l.csv", {"run_id": "r", "track_id": "t", "ended": "exit 0"})
     res = cli("track", "--summary", tmp_path / "l.csv", "--region", "FR", "--ledger", "x.csv")

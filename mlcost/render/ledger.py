@@ -49,7 +49,10 @@ def render_summary(groups: list[dict[str, Any]], by: str, fmt: str, width: int |
     # columns of highest number first (named in the caption).  A run id is kept whole (up to 36 characters, a
     # UUID's); a command line or commit wraps.
     w = width or layout.width()
-    drop = {"procs": 3, "GPU-h": 2, "wall_s": 1} if by == "run" else {"failed": 2, "duration_s": 1}
+    # a run that failed is never only in a dropped column: --by run flags it under the table; by command or commit
+    # 'failed' stays while any group has one
+    failed = any(g.get("failed") for g in groups)
+    drop = {"procs": 3, "GPU-h": 2, "wall_s": 1} if by == "run" else {"duration_s": 1, **({} if failed else {"failed": 2})}
     first = layout.Column(head[0], wrap=True, min_width=36 if by == "run" else None)
     columns = [first, *(layout.num(h, drop.get(h, 0)) for h in head[1:])]
     if layout.fits(columns, body, w):
