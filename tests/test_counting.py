@@ -456,3 +456,19 @@ def test_embedding_bag_topk_and_losses(backend):
         assert ops["aten::cross_entropy_loss"] == 5 * 2 * 16 + 2  # log_softmax over (2, 16) + 2 targets
     else:
         assert ops["aten::log_softmax"] == 5 * 2 * 16 and ops["aten::nll_loss_forward"] == 2
+
+
+def test_complex_rotary_views_are_free():
+    """DeepSeek-V2's rotary embedding (transformers) multiplies complex views: view_as_complex/view_as_real are
+    views (0 FLOPs, 0 bytes) and polar an elementwise op (1 FLOP per output element); all three were listed as
+    unsupported, so every DeepSeek-V2 profile had 5 unsupported operators."""
+
+    class Rotary(torch.nn.Module):
+        def forward(self, x, angle):
+            freqs = torch.polar(torch.ones_like(angle), angle)  # 8 x 2 complex
+            xc = torch.view_as_complex(x.reshape(2, 8, 2, 2))  # 2 x 8 x 2 complex
+            return torch.view_as_real(xc * freqs).flatten(2)
+
+    p = count_module(Rotary(), (torch.zeros(2, 8, 4), torch.zeros(8, 2)))
+    assert not p.unsupported_ops
+    assert p.flops_forward == 8 * 2 + 2 * 8 * 2  # polar's 16 outputs + the complex product's 32

@@ -126,7 +126,7 @@ squeeze unsqueeze flatten unflatten size numel dim sym_size sym_numel sym_stride
 slice select narrow split split_with_sizes chunk unbind as_strided view_as diagonal movedim swapaxes unsafe_split
 unsafe_split_with_sizes unsafe_chunk _unsafe_split tensor_split lift_fresh result_type can_cast broadcast_tensors
 empty empty_like empty_strided new_empty new_empty_strided resize set_ _has_compatible_shallow_copy_type Int Float ScalarImplicit
-NumToTensor __getitem__ item _local_scalar_dense dropout feature_dropout alpha_dropout""".split())
+NumToTensor __getitem__ item _local_scalar_dense dropout feature_dropout alpha_dropout view_as_complex view_as_real""".split())
 WRITE_ONLY_OPS = frozenset("aten::" + n for n in """zeros ones full arange linspace zeros_like ones_like full_like
 new_zeros new_ones new_full scalar_tensor fill zero bernoulli uniform normal rand randn rand_like randn_like randint
 randint_like randperm""".split())

@@ -361,7 +361,7 @@ FORMULAS: dict[str, Formula] = {
     "aten::binary_cross_entropy": _per_element(8, True), "aten::binary_cross_entropy_with_logits": _per_element(9, True),
 }
 
-ELEMENTWISE = """add sub rsub mul div true_divide floor_divide remainder fmod neg abs pow sqrt rsqrt exp exp2 expm1
+ELEMENTWISE = """add sub rsub mul div polar true_divide floor_divide remainder fmod neg abs pow sqrt rsqrt exp exp2 expm1
 log log2 log10 log1p sin cos tan tanh sinh cosh asin acos atan atan2 sigmoid relu relu6 gelu silu mish hardtanh
 hardswish hardsigmoid leaky_relu elu selu celu softplus softsign threshold clamp clamp_min clamp_max clip where
 maximum minimum reciprocal square erf erfc erfinv sign floor ceil round trunc frac lerp addcmul addcdiv outer ger
@@ -391,7 +391,8 @@ slice_backward select_backward diagonal_backward slice_scatter select_scatter di
 unsafe_split unsafe_split_with_sizes unsafe_chunk reflection_pad1d reflection_pad3d replication_pad1d replication_pad2d
 replication_pad3d reflection_pad1d_backward reflection_pad2d_backward reflection_pad3d_backward
 replication_pad1d_backward replication_pad2d_backward replication_pad3d_backward
-bernoulli uniform normal rand randn rand_like randn_like randint randint_like randperm""".split()
+bernoulli uniform normal rand randn rand_like randn_like randint randint_like randperm
+view_as_complex view_as_real""".split()
 
 for _n in ELEMENTWISE:
     FORMULAS.setdefault("aten::" + _n, _per_element(1))
