@@ -132,6 +132,7 @@ def test_output_writes_file(cli, models, tmp_path):
     "args, needle",
     [
         (["{tmp}/missing.py:build"], "no such file"),
+        ([" "], "no such file or directory: ' '"),  # a blank name is quoted (it read 'directory:  ')
         (["{tmp}/weird.xyz"], "unknown model format"),
         (["{models}:nope"], "no factory named 'nope'"),
         (["{models}:boom"], "kaboom from the factory"),

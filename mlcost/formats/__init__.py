@@ -83,7 +83,8 @@ def detect_format(spec: str | Path, as_format: str | None = None) -> str:
     if not path.exists():
         if split_entry_point(text):
             return "torch"
-        raise InputError(f"no such file or directory: {text}")
+        # a name with blanks at an end ('model ', ' ') is quoted: printed bare, it reads as no name at all
+        raise InputError(f"no such file or directory: {text if text.strip() == text else repr(text)}")
     if path.is_dir():
         if (path / "config.json").is_file():
             return "hf"
