@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcost import limits, safeio
-from mlcost.choices import Backend, Optimizer, TrainingPrecision, values
+from mlcost.choices import Backend, Optimizer, RunPrecision, TrainingPrecision, values
 from mlcost.errors import ConfigError, InputError, MlcostError
 from mlcost.formats import AS_CHOICES, split_entry_point
 from mlcost.units import parse_bytes, parse_count, parse_flops, parse_fraction, parse_macs, parse_number
@@ -381,7 +381,11 @@ def _option(key: str, value: Any) -> Any:
 
 
 def _cost(key: str, value: Any) -> Any:
-    if key in ("gpu", "region", "gpu_precision"):
+    if key == "gpu_precision":  # compute's --precision, named by its key here (compute named it 'precision')
+        if not isinstance(value, str) or value.lower() not in values(RunPrecision):
+            raise ConfigError(f"gpu_precision: {value!r} is not one of {', '.join(values(RunPrecision))}")
+        return value
+    if key in ("gpu", "region"):
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{key}: expected a name such as \"A100\", got {value!r}")
         return value

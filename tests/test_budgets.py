@@ -103,6 +103,8 @@ def test_pyproject_tool_table_same_schema(tmp_path):
     ('budgets = { max_macs = "5 GB" }', 3, "max_macs: unknown unit 'GB' in '5 GB' (expected e.g. '5 G', '6.7B' (B = billion) or '12 GMACs': a count takes k, M, G/B, T, P, E, not bytes or binary prefixes)"),
     ('budgets = { max_increase = "five" }', 3, "max_increase: 'five' is not a number (expected e.g. '5%' or 0.05)"),
     ('backend = "fcore"', 3, "backend: 'fcore' is not one of auto, fvcore, torch"),
+    # compute's precision, refused at its line (it was refused at check time as 'unknown precision', unnamed)
+    ('gpu_precision = "fp33"', 3, "gpu_precision: 'fp33' is not one of fp32, tf32, bf16, fp16, fp8, int8, mixed, amp"),
     ('budgets = { max_pfs_days = 2 }', 1, "model 'a': max_pfs_days/max_co2e_kg need 'tokens' or 'samples' (training data size)"),
 ])
 def test_invalid_values_name_file_and_line(tmp_path, bad, line, message):
