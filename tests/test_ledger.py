@@ -247,6 +247,14 @@ def test_summary_keeps_failed_when_a_run_failed():
     assert max(map(len, text)) <= 60
 
 
+def test_summary_of_a_ledger_with_no_runs_says_so():
+    """An empty ledger printed the table's header and rule and nothing under them."""
+    from mlcost.render.ledger import render_summary
+
+    assert render_summary([], "command", "table", width=80) == "no runs in this ledger yet\n"
+    assert render_summary([], "run", "json", width=80).count('"groups": []') == 1
+
+
 def test_options_that_do_not_apply_are_usage_errors(tmp_path, cli):
     lg.append_row(tmp_path / "l.csv", {"run_id": "r", "track_id": "t", "ended": "exit 0"})
     res = cli("track", "--summary", tmp_path / "l.csv", "--region", "FR", "--ledger", "x.csv")

@@ -49,6 +49,8 @@ def render_summary(groups: list[dict[str, Any]], by: str, fmt: str, width: int |
     # columns of highest number first (named in the caption).  A run id is kept whole (up to 36 characters, a
     # UUID's); a command line or commit wraps.
     w = width or layout.width()
+    if not groups:  # a header and no rule under it read as a table whose rows went missing
+        return layout.render_text([layout.paragraph("no runs in this ledger yet")], w, gap=False).rstrip("\n") + "\n"
     # a run that failed is never only in a dropped column: --by run flags it under the table; by command or commit
     # 'failed' stays while any group has one
     failed = any(g.get("failed") for g in groups)
