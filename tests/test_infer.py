@@ -73,6 +73,29 @@ def test_cli_infer_factory_and_price(tmp_path):
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
 
 
+def test_cli_infer_lists_unsupported_ops_and_strict_refuses_them():
+    # SpectralMix: torch.fft.rfft then irfft over the model dim, one call each per forward, no FLOP formula
+    spectral = "tests/models/llama.py:build_small_spectral"
+    size = ["--chip", "a100", "--prompt-tokens", "32", "--new-tokens", "8"]
+    r = run_cli("infer", spectral, *size, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    rows = [{"op": "aten::_fft_c2r", "module": "spectral", "count": 1},
+            {"op": "aten::_fft_r2c", "module": "spectral", "count": 1}]
+    assert r.json()["unsupported_ops"] == {"prefill": rows, "decode": rows}
+    plain = run_cli("infer", "tests/models/llama.py:build_small", *size, "--format", "json").json()
+    assert plain["unsupported_ops"] == {"prefill": [], "decode": []}
+    table = run_cli("infer", spectral, *size).stdout
+    assert "unsupported ops    aten::_fft_c2r x1 in spectral, aten::_fft_r2c x1 in spectral" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    md = run_cli("infer", spectral, *size, "--format", "markdown").stdout
+    assert "| **unsupported ops** | aten::_fft_c2r x1 in spectral, aten::_fft_r2c x1 in spectral (not counted;" in md
+    strict = run_cli("infer", spectral, *size, "--strict")
+    assert strict.exit_code == 2 and len(strict.stderr.strip().splitlines()) == 1
+    assert strict.stderr.strip() == ("mlcost: error: operators with no FLOP formula (--strict): "
+                                     "aten::_fft_c2r x1 in spectral, aten::_fft_r2c x1 in spectral")
+    assert run_cli("infer", "tests/models/llama.py:build_small", *size, "--strict").exit_code == 0
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--chip", "nochip", "--prompt-tokens", "8", "--new-tokens", "2"], "unknown accelerator"),
     (["--chip", "h100", "--prompt-tokens", "0", "--new-tokens", "2"], "--prompt-tokens"),

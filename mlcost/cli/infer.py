@@ -35,6 +35,7 @@ def infer_command(
     precision: Optional[WeightPrecision] = typer.Option(None, "--precision", case_sensitive=False, help="Weights dtype (default: the checkpoint's own)."),
     arg: list[str] = typer.Option([], "--arg", help="key=value keyword argument for a factory (a Python literal); repeatable."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Hugging Face: allow the model folder's own code."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any operator could not be counted."),
     fmt: Optional[EstimateFormat] = typer.Option(None, "--format", "-f", case_sensitive=False, help=FORMAT_HELP.format(default="table")),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the output to FILE instead of stdout."),
     quiet: bool = quiet_option(),
@@ -53,7 +54,7 @@ def infer_command(
     with progress(f"timing {model} on {name} …"):
         est = estimate(model, chip=name, batch=batch, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
                        region=region, price_per_hour=price_per_hour, precision=precision.value if precision else None,
-                       trust_remote_code=trust_remote_code,
+                       trust_remote_code=trust_remote_code, strict=strict,
                        factory_args={k: parse_literal(v) for k, v in (parse_kv(a, "--arg") for a in arg)})
     emit(render(est, fmt.value, explain=explain, quiet=quiet), output, force=force)
     if output is not None:

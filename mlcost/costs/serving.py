@@ -123,9 +123,13 @@ def _phase(roof: dict[str, Any]) -> dict[str, Any]:
 
 def estimate(model: Any, *, chip: str, batch: int = 1, prompt_tokens: int, new_tokens: int, region: str | None = None,
              provider: str | None = None, price_per_hour: float | None = None, precision: str | None = None,
-             trust_remote_code: bool = False, factory_args: dict | None = None) -> InferenceEstimate:
+             trust_remote_code: bool = False, factory_args: dict | None = None,
+             strict: bool = False) -> InferenceEstimate:
     """Prefill, decode and per-million-token cost of decoder MODEL (an HF folder/config.json, a GGUF/safetensors
-    checkpoint beside its config, a file.py:factory, or an nn.Module taking token ids) on CHIP."""
+    checkpoint beside its config, a file.py:factory, or an nn.Module taking token ids) on CHIP.
+
+    Operators with no FLOP formula are listed in ``unsupported_ops`` (per phase: the prefill forward and one
+    decode step), never dropped silently; STRICT makes them an UnsupportedOperatorError (exit 2)."""
     from mlcost.formats import decoder as decoders
 
     for name, v in (("--batch", batch), ("--prompt-tokens", prompt_tokens), ("--new-tokens", new_tokens)):
@@ -139,8 +143,8 @@ def estimate(model: Any, *, chip: str, batch: int = 1, prompt_tokens: int, new_t
     if dec.max_positions is not None and prompt_tokens + new_tokens > dec.max_positions:
         raise UsageError(f"--prompt-tokens + --new-tokens = {prompt_tokens + new_tokens} exceeds the model's "
                          f"{dec.max_positions} positions (max_position_embeddings)")
-    pre = dec.count(batch, prompt_tokens)
-    step = dec.count(batch, 1)
+    pre = dec.count(batch, prompt_tokens, strict=strict)
+    step = dec.count(batch, 1, strict=strict)
     att = [c for c in pre.calls if c.op == ATTENTION and c.args]
     cache = dec.cache or (from_attention_calls(att) if att else None)
     if cache is None:
@@ -177,6 +181,7 @@ def estimate(model: Any, *, chip: str, batch: int = 1, prompt_tokens: int, new_t
         time_to_first_token_s=prefill["seconds_floor"], seconds_per_output_token=tpot,
         tokens_per_second=batch / tpot if tpot else None, request_seconds=request_s, per_million=cost,
         assumptions=tuple(dict.fromkeys(notes)),
+        unsupported_ops={"prefill": pre.unsupported_ops, "decode": step.unsupported_ops},
     )
 
 

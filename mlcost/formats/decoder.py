@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcost.errors import InputError, UsageError
+from mlcost.errors import InputError, UnsupportedOperatorError, UsageError
 
 
 @dataclass
@@ -36,14 +36,15 @@ class Decoder:
             kwargs["logits_to_keep"] = 1  # generation computes the next token's logits only
         return (), kwargs
 
-    def count(self, batch: int, tokens: int):
-        """The Profile (with per-call bytes) of one forward over BATCH x TOKENS token ids."""
+    def count(self, batch: int, tokens: int, *, strict: bool = False):
+        """The Profile (with per-call bytes) of one forward over BATCH x TOKENS token ids; STRICT: an operator
+        with no FLOP formula is an UnsupportedOperatorError (exit 2), as ``mlcost profile --strict``."""
         from mlcost.counting import count_module
 
         args, kwargs = self.inputs(batch, tokens)
         try:
-            return count_module(self.module, args, kwargs, backend="torch", model_name=self.name)
-        except (InputError, UsageError):
+            return count_module(self.module, args, kwargs, backend="torch", model_name=self.name, strict=strict)
+        except (InputError, UsageError, UnsupportedOperatorError):
             raise
         except Exception as exc:  # the forward refused token ids of this shape
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -52,7 +52,22 @@ def rows(est: InferenceEstimate) -> list[tuple[str, str]]:
         ("KV cache", f"{format_bytes(est.kv_cache_bytes)} at {est.prompt_tokens + est.new_tokens} tokens"),
         ("memory peak", f"{format_bytes(m['peak_bytes'])}{cap}: {fits}"),
         ("per 1M tokens", f"{pm['energy_kwh']:.3g} kWh, {format_number(pm['co2e_g'])} gCO2e, {_money(pm.get('cost_usd'))}"),
+        ("unsupported ops", unsupported(est)),
     ]
+
+
+def unsupported(est: InferenceEstimate) -> str:
+    """The operators with no FLOP formula (not counted), by phase: 'none', or 'OP xN in MODULE, ...'."""
+    def listed(rows) -> str:
+        return ", ".join(f"{u.op} x{u.count} in {u.module or '(root)'}" for u in rows)
+
+    pre, dec = est.unsupported_ops.get("prefill", ()), est.unsupported_ops.get("decode", ())
+    if not pre and not dec:
+        return "none"
+    if tuple(pre) == tuple(dec):
+        return f"{listed(pre)} (not counted; per forward, prefill and each decode step)"
+    return "; ".join(f"{name}: {listed(rows) or 'none'}" for name, rows in (("prefill", pre), ("decode step", dec))) \
+        + " (not counted)"
 
 
 def parts(est: InferenceEstimate, width: int = 80, *, explain: bool = False) -> list:

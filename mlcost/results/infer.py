@@ -1,7 +1,7 @@
 """InferenceEstimate (mlcost infer), owned by mlcost/costs/serving.py."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlcost.results._base import Displayable
@@ -16,6 +16,8 @@ class InferenceEstimate(Displayable):
 
     Seconds are roofline floors (lower bounds); bytes, FLOPs (1 MAC = 2 FLOPs), tokens.  ``prefill`` and
     ``decode`` are costs.serving's phase dicts; ``per_million`` holds seconds, energy_kwh, co2e_g, cost_usd.
+    ``unsupported_ops``: per phase ("prefill": the prompt's forward, "decode": one step's), the operators no
+    FLOP formula covers (results.profile.UnsupportedOp rows: op, module, calls in that forward), not counted.
     """
 
     model: str
@@ -34,6 +36,7 @@ class InferenceEstimate(Displayable):
     request_seconds: float
     per_million: dict[str, Any]
     assumptions: tuple[str, ...] = ()
+    unsupported_ops: dict[str, tuple] = field(default_factory=lambda: {"prefill": (), "decode": ()})
 
     def to_dict(self) -> dict[str, Any]:
         pm = self.per_million
@@ -59,6 +62,7 @@ class InferenceEstimate(Displayable):
             "co2e_g_per_million_tokens": pm.get("co2e_g"),
             "cost_usd_per_million_tokens": pm.get("cost_usd"),
             "per_million": {k: v for k, v in pm.items() if k != "assumptions"},
+            "unsupported_ops": {phase: [asdict(u) for u in rows] for phase, rows in self.unsupported_ops.items()},
             "assumptions": list(self.assumptions),
             "conventions": {"flops_per_mac": FLOPS_PER_MAC, "flop": FLOP_CONVENTION},
         }

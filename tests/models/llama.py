@@ -109,3 +109,29 @@ def build_small(seq_len: int = 16, batch: int = 1, n_kv_heads: int | None = 2):
     """A tiny Llama (d=64, 2 layers, 4 heads, 2 kv heads, ffn 160, vocab 100) for fast tests."""
     return build(d_model=64, n_layers=2, n_heads=4, n_kv_heads=n_kv_heads, ffn=160, vocab=100,
                  seq_len=seq_len, batch=batch)
+
+
+class SpectralLlama(Llama):
+    """build_small's Llama with a spectral mix after the embeddings: rfft then irfft over the model dim, two
+    operators no FLOP formula covers (aten::_fft_r2c, aten::_fft_c2r in module "spectral")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spectral = SpectralMix()
+
+    def forward(self, tokens):
+        h = self.spectral(self.tok_embeddings(tokens))
+        for layer in self.layers:
+            h = layer(h)
+        return self.output(self.norm(h))
+
+
+class SpectralMix(nn.Module):
+    def forward(self, x):
+        return torch.fft.irfft(torch.fft.rfft(x, dim=-1), n=x.shape[-1], dim=-1)
+
+
+def build_small_spectral(seq_len: int = 16, batch: int = 1):
+    """build_small's shape with SpectralMix (fft ops, uncounted) after the embeddings."""
+    model = SpectralLlama(d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn=160, vocab=100)
+    return model, (torch.zeros(batch, seq_len, dtype=torch.long),)
