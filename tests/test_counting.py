@@ -471,4 +471,21 @@ def test_complex_rotary_views_are_free():
 
     p = count_module(Rotary(), (torch.zeros(2, 8, 4), torch.zeros(8, 2)))
     assert not p.unsupported_ops
-    assert p.flops_forward == 8 * 2 + 2 * 8 * 2  # polar's 16 outputs + the complex product's 32
+    assert p.flops_forward == 8 * 2 + 6 * (2 * 8 * 2)  # polar's 16 outputs + 6 per complex product (32 of them)
+
+
+def test_complex_elementwise_counts_real_flops():
+    """A complex multiply is (a+bi)(c+di) = (ac-bd) + (ad+bc)i: 4 real mul + 2 add = 6 FLOPs; add/sub 2 (real
+    and imaginary parts); div 11 (((ac+bd) + (bc-ad)i)/(c^2+d^2): 6 mul + 3 add + 2 div).  With one real
+    operand: mul 2, a real divisor 2, add 1.  Real operands keep 1 FLOP per element."""
+
+    class Complex(torch.nn.Module):
+        def forward(self, x, y, r):
+            a, b = torch.view_as_complex(x), torch.view_as_complex(y)  # 3 x 4 complex each (12 elements)
+            return a * b, a + b, a - b, a / b, a * r, a / r, a + r, a * 2.0, r * r
+
+    p = count_module(Complex(), (torch.ones(3, 4, 2), torch.ones(3, 4, 2), torch.ones(3, 4)))
+    ops = {(r.op, r.flops) for r in p.by_operator}
+    assert ops == {("aten::mul", 6 * 12 + 2 * 12 + 2 * 12 + 1 * 12),  # complex x complex, x real, x 2.0, real x real
+                   ("aten::add", 2 * 12 + 1 * 12), ("aten::sub", 2 * 12), ("aten::div", 11 * 12 + 2 * 12)}
+    assert p.flops_forward == 12 * (6 + 2 + 2 + 1 + 2 + 1 + 2 + 11 + 2)  # 348

@@ -34,6 +34,8 @@ SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
 NORM_FLOPS_PER_ELEMENT = 5  # mean, subtract, square, sum(var), scale by rsqrt
 RMS_NORM_FLOPS_PER_ELEMENT = 3  # square, sum, scale by rsqrt
 AFFINE_FLOPS_PER_ELEMENT = 2  # weight multiply + bias add
+# real FLOPs per element of an elementwise op on two complex operands (POLICY "elementwise")
+COMPLEX_FLOPS = {"add": 2, "sub": 2, "rsub": 2, "mul": 6, "div": 11, "true_divide": 11}
 INTERP_FLOPS = {"nearest": 0, "linear": 2, "bilinear": 4, "trilinear": 8, "bicubic": 16}
 
 POLICY: dict[str, str] = {
@@ -47,7 +49,12 @@ POLICY: dict[str, str] = {
     "decomposition: 2x the forward MACs (no QK^T recomputation), 1 FLOP/score softmax backward",
     "elementwise": "1 FLOP per output element for every elementwise arithmetic op, comparison and "
     "activation (relu, gelu, silu, exp, ... all count 1); reductions (sum, mean, max, ...) 1 FLOP per "
-    "input element; dropout, views, reshapes, copies, cat, indexing and tensor creation are free (0)",
+    "input element; dropout, views, reshapes, copies, cat, indexing and tensor creation are free (0); "
+    f"on complex operands add/sub/mul/div count real FLOPs per element: add/sub {COMPLEX_FLOPS['add']} "
+    f"(real and imaginary parts), mul {COMPLEX_FLOPS['mul']} ((a+bi)(c+di) = (ac-bd) + (ad+bc)i: 4 mul + 2 add), "
+    f"div {COMPLEX_FLOPS['div']} (the textbook ((ac+bd) + (bc-ad)i)/(c^2+d^2): 6 mul + 3 add + 2 div; Smith's "
+    "scaled form is not modelled); with one real operand (a real tensor or Python scalar) mul and a real divisor "
+    "cost 2, add/sub 1",
     "softmax": f"softmax/log_softmax: {SOFTMAX_FLOPS_PER_ELEMENT} FLOPs per element",
     "norm": f"layer/group/instance/batch norm (training stats): {NORM_FLOPS_PER_ELEMENT} FLOPs/element; "
     f"batch norm with running stats (eval): 2/element; rms_norm: {RMS_NORM_FLOPS_PER_ELEMENT}/element; "
@@ -233,6 +240,29 @@ def _per_element(cost: int, on_input: bool = False) -> Formula:
     return f
 
 
+def _is_complex(v) -> bool:
+    return isinstance(v, complex) or (isinstance(v, TS) and "complex" in v.dtype.lower())
+
+
+def _complex_aware(op: str) -> Formula:
+    """Elementwise OP (add, sub, rsub, mul, div, true_divide): 1 FLOP per output element on real operands;
+    on complex ones the real FLOPs of COMPLEX_FLOPS, or of one complex and one real operand (POLICY)."""
+    def f(args, outs):
+        n = _out(outs)
+        a, b = (args + [None, None])[:2]
+        ca, cb = _is_complex(a), _is_complex(b)
+        if not (ca or cb):
+            return 0, n
+        if ca and cb:
+            return 0, COMPLEX_FLOPS[op] * n
+        if op in ("add", "sub", "rsub"):
+            return 0, n  # only the real parts combine
+        if op == "mul" or ca:  # complex x real, complex / real: both parts scaled
+            return 0, 2 * n
+        return 0, COMPLEX_FLOPS[op] * n  # real / complex: the complex division with a zero imaginary part
+    return f
+
+
 def _norm(weight_idx: int, bias_idx: int, per_elem: int) -> Formula:
     def f(args, outs):
         n = _t(args, 0).numel
@@ -394,6 +424,8 @@ replication_pad1d_backward replication_pad2d_backward replication_pad3d_backward
 bernoulli uniform normal rand randn rand_like randn_like randint randint_like randperm
 view_as_complex view_as_real""".split()
 
+for _n in COMPLEX_FLOPS:
+    FORMULAS.setdefault("aten::" + _n, _complex_aware(_n))
 for _n in ELEMENTWISE:
     FORMULAS.setdefault("aten::" + _n, _per_element(1))
 for _n in REDUCTIONS:
