@@ -498,3 +498,37 @@ def test_workspace_option_on_the_command_line(tmp_path):
     assert plain["workspace"]["kind"] == "none" and plain["activations_peak_bytes"] == tensors
     bad = run_cli("profile", f"{src}:build", "--input-shape", "4,3,32,32", "--workspace", "gpu")
     assert bad.exit_code == 2 and "--workspace" in bad.stderr
+
+
+def test_lstm_tensors_peak_under_cpu_is_the_onednn_layers_and_says_so():
+    """--workspace cpu on LSTM(32 -> 48), input (20, 3, 32) time-major, float32, no hx (zeros made): the
+    LSTM runs as oneDNN's layers, so memory.workspace.tensors_peak_bytes is those kernels' tensors without
+    their workspaces, not the device-neutral (native LSTM) peak --workspace none reports; the note says
+    which.  A step's state is 3 x 48 floats, 576 B."""
+    from mlcost.counting import count_module
+
+    with torch.device("meta"):
+        m = torch.nn.LSTM(32, 48)
+    x = torch.empty(20, 3, 32, device="meta")
+    step = 3 * 48 * 4
+    # oneDNN: h0, c0, the layer's output y (20 steps), hy, cy, their stacks
+    onednn = 2 * step + 20 * step + 2 * step + 2 * step
+    # native: linear_ih of all 20 steps (20 x 3 x 192 floats), the 20 step outputs and their stack, final c, h0, c0
+    native = 20 * 3 * 192 * 4 + 20 * step + 20 * step + step + 2 * step
+    cpu = count_module(m.eval(), (x,), workspace="cpu")
+    plain = count_module(m.eval(), (x,))
+    assert cpu.memory.workspace["tensors_peak_bytes"] == onednn == 14976
+    assert plain.memory.activations_peak_bytes == native == 70848
+    # training forward: the layer also returns its oneDNN workspace (184,320 B, rnn_sizes above), a tensor
+    cpu_t = count_module(m.train(), (x,), training=True, workspace="cpu")
+    plain_t = count_module(m.train(), (x,), training=True)
+    assert cpu_t.memory.workspace["tensors_peak_bytes"] == onednn + 184320 == 199296
+    assert plain_t.memory.activations_peak_bytes == 139392
+    note = next(a for a in cpu.assumptions if a.startswith("kernel workspaces: oneDNN"))
+    assert "tensors of this plan's kernels, without their workspaces, peak at 14.6 KiB" in note
+    assert "other tensors than the device-neutral one: --workspace none" in note
+    assert plain.memory.workspace["included"] == "tensors only"
+    # a model with no oneDNN LSTM: the figure is the device-neutral one, and the note adds nothing
+    _, _, conv, xm = _pair(conv_net, _conv_inputs)
+    assert "device-neutral one" not in next(a for a in count_module(conv, xm, workspace="cpu").assumptions
+                                            if a.startswith("kernel workspaces: oneDNN"))

@@ -92,14 +92,17 @@ class Planner:
         self.unmodeled[key] = self.unmodeled.get(key, 0) + 1
 
     def summary(self, tensors_peak: int | None = None) -> dict:
-        """The profile's memory.workspace: which backend, what it added, what had no rule."""
+        """The profile's memory.workspace: which backend, what it added, what had no rule.  ``tensors_peak_bytes``
+        is the forward's peak of the tensors this plan's kernels allocate, without their workspaces: the
+        device-neutral peak (--workspace none) unless an LSTM ran as oneDNN's layers, whose tensors differ
+        from ATen's native LSTM's."""
         return {"kind": self.kind, "included": INCLUDED[self.kind], "not_included": NOT_INCLUDED[self.kind],
                 "cpu_capability": self.capability, "block": self.block,
                 "tensors_peak_bytes": tensors_peak, "largest_op_workspace_bytes": self.peak_bytes,
                 "ops": dict(sorted(self.counted.items())), "unmodeled": dict(sorted(self.unmodeled.items()))}
 
 
-INCLUDED = {"none": "", "cpu": "CPU oneDNN: convolution blocked-layout reorders and scratchpad, LSTM weight "
+INCLUDED = {"none": "tensors only", "cpu": "CPU oneDNN: convolution blocked-layout reorders and scratchpad, LSTM weight "
                               "reorders, scratchpad and workspace"}
 NOT_INCLUDED = {"none": "cuDNN/cuBLAS workspaces; CPU oneDNN reorders, scratchpads and RNN workspaces",
                 "cpu": "cuDNN/cuBLAS workspaces; CPU kernels with no rule (unmodeled)"}
@@ -332,8 +335,11 @@ def assumption(summary: dict | None) -> str:
     if summary.get("tensors_peak_bytes") is not None:
         from mlcost.units import format_bytes
 
-        text += (f"; the forward's tensors alone peak at {format_bytes(summary['tensors_peak_bytes'])}, the largest "
-                 f"single operator's workspace is {format_bytes(summary['largest_op_workspace_bytes'])}")
+        text += (f"; the forward's tensors of this plan's kernels, without their workspaces, peak at "
+                 f"{format_bytes(summary['tensors_peak_bytes'])}"
+                 + (" (oneDNN's LSTM keeps other tensors than the device-neutral one: --workspace none)"
+                    if "aten::mkldnn_rnn_layer" in summary["ops"] else "")
+                 + f", the largest single operator's workspace is {format_bytes(summary['largest_op_workspace_bytes'])}")
     if summary["unmodeled"]:
         text += "; no workspace rule for " + ", ".join(f"{k} x{n}" for k, n in summary["unmodeled"].items())
     return text

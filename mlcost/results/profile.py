@@ -45,8 +45,8 @@ class MemoryStats:
     per_gpu_training_peak_bytes: int | None = None  # --gpus/--shard (costs.sharding)
     sharding: dict[str, Any] | None = None
     fits: dict[str, Any] | None = None  # --chip: capacity, needed, headroom, fits
-    # kernel workspaces in the peaks (counting.workspace): kind none|cpu, what is included and what is not,
-    # the tensors' own forward peak beside it, and the operators with no rule
+    # kernel workspaces in the peaks (counting.workspace): kind none|cpu, what is included ("tensors only" under none) and what is not,
+    # the forward's peak of this plan's kernels' tensors without their workspaces, and the operators with no rule
     workspace: dict[str, Any] | None = None
 
 
