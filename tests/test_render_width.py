@@ -280,3 +280,60 @@ def test_track_summary_fits_the_width(tmp_path):
     out = at(60, "track", "--summary", str(path))
     assert widest(out) <= 60, out
     assert "7.313e-06" in out and "7.31291e-06" not in out
+
+
+@pytest.fixture(scope="module")
+def cnn_training_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnn-step") / "cnn.json"
+    r = run_cli("profile", CNN, "--input-shape", "1,3,224,224", "--training", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def _operator_lines(text: str) -> list[str]:
+    """The operators table's rows: the lines between its rule and the next blank line or caption."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("operators ("))
+    rule = next(i for i in range(start, len(lines)) if lines[i].startswith("─"))
+    rows = []
+    for line in lines[rule + 1:]:
+        if not line.strip() or line.startswith("not shown"):
+            break
+        rows.append(line)
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_operator_names_stay_whole(cnn_training_json, width):
+    """The CNN's step at 80 columns split aten::max_pool2d_with_indices_backward (38 characters) into
+    '...backw' and 'ard' on the next line: an operator column that wraps kept the other columns instead.
+    Now columns are dropped first: every row is one line that starts with its whole operator name."""
+    from mlcost.render.profile import render
+    from mlcost.results import Profile
+
+    prof = Profile.from_dict(json.loads(cnn_training_json.read_text()))
+    text = render(prof, "table", width=width)
+    assert widest(text) <= width
+    rows = _operator_lines(text)
+    names = [o.op for o in prof.by_operator]
+    assert "aten::max_pool2d_with_indices_backward" in names
+    assert len(rows) == len(names)
+    assert all(row.split()[0] == name for row, name in zip(rows, names))
+
+
+def test_operator_name_ends_in_an_ellipsis_when_nothing_else_can_go(cnn_training_json):
+    """At 40 columns operator and FLOPs (both always shown) do not fit whole: the longest names end in '…'
+    on their own line, the FLOPs stay whole (390 M, not '39…')."""
+    from mlcost.render.profile import render
+    from mlcost.results import Profile
+
+    prof = Profile.from_dict(json.loads(cnn_training_json.read_text()))
+    text = render(prof, "table", width=40)
+    assert widest(text) <= 40
+    rows = _operator_lines(text)
+    assert len(rows) == len(prof.by_operator)
+    for row, o in zip(rows, prof.by_operator):
+        shown = row.split()[0]
+        assert shown == o.op or (shown.endswith("…") and o.op.startswith(shown[:-1]))
+    assert any(row.split()[0].endswith("…") for row in rows)
+    assert rows[0].split()[-1] == "M" and rows[0].split()[-2] == "390"

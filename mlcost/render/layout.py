@@ -69,7 +69,8 @@ class Column:
     """A table column.  ``priority`` 0 is always shown; higher numbers are dropped first when the
     table cannot fit.  ``wrap`` lets the cells wrap (names, text); numbers never do.  ``fixed``: the column
     is exactly as wide as its widest cell or header word (the header wraps, cells never do): for tables of
-    short values under long headers."""
+    short values under long headers.  ``elide``: a name that never wraps (an operator's): columns are dropped
+    before it is cut, and when even the priority-0 columns do not fit it ends in an ellipsis, its numbers whole."""
 
     header: str
     justify: str = "left"
@@ -78,6 +79,7 @@ class Column:
     style: str | None = None
     min_width: int | None = None
     fixed: bool = False
+    elide: bool = False
 
 
 def num(header: str, priority: int = 0) -> Column:
@@ -99,7 +101,9 @@ def _build(columns: Sequence[Column], rows: Sequence[Sequence[Any]], keep: Seque
             exact = max([floor, *(len(word) for word in c.header.split())])
             t.add_column(text(c.header), justify=c.justify, no_wrap=False, overflow="fold", style=c.style, width=exact)
             continue
-        t.add_column(text(c.header), justify=c.justify, no_wrap=not c.wrap, overflow="fold" if c.wrap else "ellipsis",
+        # an elided column is the one rich may narrow (no_wrap False): its one-word cells are cut with an ellipsis
+        t.add_column(text(c.header), justify=c.justify, no_wrap=not (c.wrap or c.elide),
+                     overflow="fold" if c.wrap else "ellipsis",
                      style=c.style, min_width=min(floor, c.min_width or 20) if c.wrap else None)
     for r in rows:
         t.add_row(*(text(r[i]) for i in keep))

@@ -250,7 +250,8 @@ def operator_table(profile: Profile, width: int):
     if not profile.by_operator:
         return None
     backward = any(o.flops_backward is not None for o in profile.by_operator)
-    cols = [Column("operator", wrap=True), num("calls", priority=2), num("FLOPs"), num("MACs", priority=3),
+    # an operator's name never wraps: other columns are dropped first, then (narrower still) it ends in an ellipsis
+    cols = [Column("operator", elide=True), num("calls", priority=2), num("FLOPs"), num("MACs", priority=3),
             *([num("bwd FLOPs", priority=1)] if backward else []), num("share", priority=1)]
     total = profile.flops_forward
 
@@ -266,7 +267,7 @@ def unsupported_table(profile: Profile, width: int):
 
     if not profile.unsupported_ops:
         return None  # the summary says "unsupported ops: none"
-    return table([Column("operator", wrap=True), Column("module", wrap=True), num("count")],
+    return table([Column("operator", elide=True), Column("module", wrap=True), num("count")],
                  [[u.op, u.module or "(root)", _n(u.count)] for u in profile.unsupported_ops], width=width,
                  title="unsupported operators (not counted)")
 
