@@ -184,5 +184,30 @@ def test_precision_is_the_runs_precision_in_every_command(cli, tmp_path):
     assert r.exit_code == 0 and r.json()["energy"]["precision"] == "bf16", r.stderr
 
     r = cli("profile", LINEAR, "--training", "--precision", "fp16")
-    assert (r.exit_code, r.stderr) == (2, "mlcost: error: unknown --precision 'fp16'; choose one of fp32, bf16, "
-                                          "mixed, amp (see: mlcost profile --help)\n")
+    assert (r.exit_code, r.stderr) == (2, "mlcost: error: --precision fp16 is a chip peak precision (compute, "
+                                          "carbon); profile's training precisions are fp32, bf16, mixed, amp "
+                                          "(see: mlcost profile --help)\n")
+
+
+def test_a_chip_peak_precision_in_profile_or_infer_is_named_as_one():
+    """fp8 (like tf32, fp16, int8) is a valid --precision of compute and carbon, a chip's peak column:
+    profile and infer said only 'unknown --precision 'fp8''.  Now one line says what it is and what this
+    command takes, exit 2; a value that is no precision anywhere is still 'unknown'."""
+    from mlcost.errors import UsageError
+    from mlcost.profiling import make_options
+
+    r = run_cli("profile", LINEAR, "--precision", "fp8")
+    assert (r.exit_code, r.stderr) == (2, "mlcost: error: --precision fp8 is a chip peak precision (compute, "
+                                          "carbon); profile's training precisions are fp32, bf16, mixed, amp "
+                                          "(see: mlcost profile --help)\n")
+    r = run_cli("infer", LINEAR, "--chip", "h100", "--precision", "INT8")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "--precision int8 is a chip peak precision (compute, carbon); infer's weight precisions are fp32, " \
+           "bf16" in r.stderr
+    r = run_cli("profile", LINEAR, "--precision", "fp9")
+    assert r.exit_code == 2 and "unknown --precision 'fp9'; choose one of fp32, bf16, mixed, amp" in r.stderr
+    with pytest.raises(UsageError, match=r"^--precision tf32 is a chip peak precision \(compute, carbon\); "
+                                         r"profile's training precisions are fp32, bf16, mixed, amp$"):
+        make_options(precision="tf32")
+    # compute still takes it
+    assert run_cli("compute", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--precision", "fp8").exit_code == 0

@@ -66,6 +66,13 @@ def usage_line(exc: Any) -> str:
     m = _CHOICE_ERROR.match(message)
     if m:
         opt = m["opt"].strip("'").split("' / '")[0]
+        if opt == "--precision" and exc.ctx is not None:
+            from mlcost.choices import TrainingPrecision, WeightPrecision, peak_only
+
+            enum = {"profile": TrainingPrecision, "infer": WeightPrecision}.get(exc.ctx.info_name)
+            peak = peak_only(enum, m["value"]) if enum is not None else None
+            if peak:
+                return peak
         return f"unknown {opt} {m['value']}; choose one of {m['choices'].replace(chr(39), '')}"
     return message
 
