@@ -53,7 +53,7 @@ def _float(value: str | None) -> float | None:
 
 PRECISIONS = values(ChipPrecision)  # the *_tflops columns of hardware.csv
 RUN_PRECISIONS = values(RunPrecision)  # what --precision takes: a column, or mixed/amp (peak_column maps them)
-MIXED_PRECISIONS = ("mixed", "amp")
+MIXED_PRECISIONS = tuple(p for p in RUN_PRECISIONS if p not in PRECISIONS)  # mixed, amp: no column of their own
 
 
 @dataclass(frozen=True)
