@@ -95,7 +95,8 @@ def resolve_accelerator(
         how = "as chosen by --precision" if precision else "the chip's default: dense 16-bit tensor peak where it has one, else FP32"
         notes.append(f"peak {peak / 1e12:g} TFLOP/s per {name} at {prec} ({how}; dense, no sparsity; "
                      "reference_data/hardware.csv)")
-        notes += [n for n in (mixed_note(acc, precision),) if n]
+        if note := mixed_note(acc, precision):
+            notes.append(note)
     if assumed:
         notes.append(UTILIZATION_SOURCE.format(u=u, lo=lo, hi=hi))
     else:

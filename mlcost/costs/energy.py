@@ -98,26 +98,26 @@ def from_flops(acc, *, flops: float, count: int = 1, utilization: float | None =
     """FLOPS of work on COUNT ``acc`` at UTILIZATION of the dense peak -> hours -> energy."""
     require_positive(flops, "--flops")
     _count(count)
+    # one utilization default and range for compute and carbon, defined by mlcost compute (OpenAI "AI and
+    # Compute": "We typically assume a 33% utilization for GPUs"; range 0.25-0.50), and its --precision mixed
+    # note; imported here: only --flops needs them
+    from mlcost.costs.compute import DEFAULT_UTILIZATION, UTILIZATION_RANGE, mixed_note
+
     extra = []
     if utilization is None:
-        # one default and range for compute and carbon, defined by mlcost compute (OpenAI "AI and Compute": "We
-        # typically assume a 33% utilization for GPUs"; range 0.25-0.50); imported here: only --flops needs them
-        from mlcost.costs.compute import DEFAULT_UTILIZATION, UTILIZATION_RANGE
-
         util = DEFAULT_UTILIZATION
         u_low, u_high = UTILIZATION_RANGE
         extra.append(f"utilization {util:g} of peak ({UTILIZATION_SOURCE}); range {u_low:.3g}..{u_high:.3g}")
     else:
         util = u_low = u_high = check_fraction(utilization, "--utilization")
-    from mlcost.costs.compute import mixed_note
-
     peak, prec = acc.peak_flops(precision)
     hours = flops / (count * peak * util) / 3600
     # the hours are derived, not given: an error must not name an --hours the user never passed
     require_positive(flops / (count * peak * u_low) / 3600, "the hours --flops takes at the lowest --utilization")
     extra.append(f"{flops:.4g} FLOPs on {count} x {acc.name} at {prec} dense peak {peak / 1e12:g} TFLOP/s "
                  f"x {util:g} utilization = {hours:.4g} h")
-    extra += [n for n in (mixed_note(acc, precision),) if n]
+    if note := mixed_note(acc, precision):
+        extra.append(note)
     return from_gpu_hours(
         acc, count=count, hours=hours, power_fraction=power_fraction, pue=pue, site_pue=site_pue, method="flops",
         extra=tuple(extra), flops=flops, utilization=util, precision=prec,
