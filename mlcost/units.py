@@ -170,8 +170,9 @@ def parse_duration(text: str | int | float, what: str = "duration", unit: str = 
     number, suffix = _split(text, what, example, big=False)
     if not suffix or suffix in _DURATION:
         scale = _DURATION[suffix or unit]
-        _within(number * (Decimal(scale) if isinstance(number, Decimal) else scale), scale, text, what)
-        return float(number * scale)
+        seconds = number * (Decimal(scale) if isinstance(number, Decimal) else scale)
+        _within(seconds, scale, text, what)
+        return float(seconds)
     seconds, pos = Decimal(0), 0
     while pos < len(text.rstrip()):  # '1h30m': parts, each with its unit
         m = _DURATION_PART.match(text, pos)
@@ -185,7 +186,6 @@ def parse_duration(text: str | int | float, what: str = "duration", unit: str = 
         pos = m.end()
     _within(seconds, _DURATION[unit], text, what)  # '1h30m' has no one unit: the bound in the option's unit
     return float(seconds)
-
 
 
 def parse_fraction(text: str | int | float, what: str = "fraction") -> float:
