@@ -88,8 +88,6 @@ def _measured_total_line(est: CarbonEstimate) -> str:
             f"{_g(t['co2e_kg'])} kg CO2e (estimate above: {_g(est.co2e_kg)} kg)")
 
 
-
-
 def headline(est: CarbonEstimate) -> str:
     """One line: '401 kWh, 98.1 kg CO2e (216 lbs), $2,362'."""
     e = est.energy
