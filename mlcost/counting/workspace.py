@@ -31,7 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KINDS = ("none", "cpu")
+from mlcost.choices import Workspace as _Kind, values
+
+KINDS = values(_Kind)  # none, cpu
 F32 = 4  # bytes per float32 element: every rule below is for float32 (other dtypes are unmodeled)
 PAGE = 4096  # oneDNN rnn_utils::set_offsets page-aligns every RNN workspace/scratchpad region
 SCRATCH_ALIGN = 128  # oneDNN memory_tracking.hpp: default_alignment; registry_t::book adds it to each entry
