@@ -196,13 +196,14 @@ class WholeFunctions(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         spec = _WHOLE.get(func)
-        planner = self.mode.planner
         if spec is None and getattr(func, "__name__", None) in _workspace.NATIVE_RNNS \
                 and func is getattr(torch._C._VariableFunctions, func.__name__, None):
-            if func.__name__ == "lstm" and not kwargs and _workspace.cpu_lstm_applies(planner, args):
-                return _workspace.cpu_lstm(*args)  # the oneDNN LSTM's own tensors, as the CPU run makes them
-            if func.__name__ == "lstm" and not kwargs and _workspace.native_lstm_applies(args):
-                return _workspace.native_lstm(*args)  # ATen's CPU branch, not the per-step one meta would take
+            planner = self.mode.planner
+            if func.__name__ == "lstm" and not kwargs:
+                if _workspace.cpu_lstm_applies(planner, args):
+                    return _workspace.cpu_lstm(*args)  # the oneDNN LSTM's own tensors, as the CPU run makes them
+                if _workspace.native_lstm_applies(args):
+                    return _workspace.native_lstm(*args)  # ATen's CPU branch, not the per-step one meta would take
             if planner is not None:
                 planner.note(_workspace.NATIVE_RNNS[func.__name__], "the CPU's native recurrent kernel: not planned")
         if spec is None or self.mode.phase is None or self.mode.suppress:
