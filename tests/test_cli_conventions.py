@@ -132,7 +132,7 @@ def test_every_path_option_and_argument_is_guarded():
     group = typer.main.get_command(app)
     assert all(isinstance(c, Command) for c in group.commands.values())
     covered = {(n, p.opts[0] if p.opts[0].startswith("-") else p.name.upper())
-               for n, c in group.commands.items() for p in c.params if names_a_path(p)}
+               for n, c in group.commands.items() for p in c.params if names_a_path(c, p)}
     assert covered == {
         ("carbon", "--compute-json"), ("carbon", "--ledger"), ("carbon", "--output"), ("check", "--config"),
         ("check", "--baseline"), ("check", "--save-baseline"), ("check", "--output"), ("compute", "MODEL"),

@@ -70,12 +70,11 @@ def distinct_files(*named: tuple[str, Optional[Path]], reads: tuple[tuple[str, O
 
 
 
-def names_a_path(param: Any) -> bool:
-    """Whether PARAM (an option or argument of a Command) names a file or folder: its parameter is typed Path
-    (also Optional[Path], list[Path]), or it is text declared with ``path_type=str`` (a MODEL that may be
-    ``pkg.module:factory``, a ``--ledger DIR/`` whose slash matters)."""
-    function = getattr(param, "mlcost_function", None)
-    return function is not None and param.name in _path_parameters(inspect.unwrap(function))
+def names_a_path(command: Any, param: Any) -> bool:
+    """Whether PARAM, an option or argument of COMMAND, names a file or folder: its parameter of COMMAND's function
+    is typed Path (also Optional[Path], list[Path]), or it is text declared with ``path_type=str`` (a MODEL that
+    may be ``pkg.module:factory``, a ``--ledger DIR/`` whose slash matters)."""
+    return command.callback is not None and param.name in _path_parameters(inspect.unwrap(command.callback))
 
 
 def _is_path(annotation: Any) -> bool:
@@ -99,18 +98,13 @@ class Command(TyperCommand):
     --summary ''` read the working directory as a ledger and `-o ''` reported '.'; the raw value is checked here,
     before any conversion, for every path-typed option and argument at once."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:  # typer's wrapper of the function whose declaration names_a_path reads
-            param.mlcost_function = self.callback
-
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never an error there
             opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))
             for param in self.get_params(ctx):
                 raw = opts.get(param.name)
                 given = raw if isinstance(raw, (list, tuple)) else [raw]
-                if "" in given and names_a_path(param):
+                if "" in given and names_a_path(self, param):
                     name = param.opts[0] if isinstance(param, typer.core.TyperOption) else param.name.upper()
                     raise UsageError(f"{name}: empty path")
         return super().parse_args(ctx, args)
