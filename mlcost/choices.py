@@ -192,11 +192,11 @@ def choose(enum: type[Choice], value: Any, what: str, *, case_sensitive: bool = 
 def peak_only(enum: type[Choice], value: Any) -> str | None:
     """The line refusing VALUE where ENUM (profile's or infer's --precision) is asked for, when VALUE is a chip
     peak precision (ChipPrecision: valid in compute and carbon) that ENUM does not have; None otherwise."""
-    whose = {"TrainingPrecision": "profile's training precisions", "WeightPrecision": "infer's weight precisions"}
+    whose = {TrainingPrecision: "profile's training precisions", WeightPrecision: "infer's weight precisions"}
     v = str(value.value if isinstance(value, Choice) else value).strip("'\"").lower()
-    if enum.__name__ not in whose or v in values(enum) or v not in values(ChipPrecision):
+    if enum not in whose or v in values(enum) or v not in values(ChipPrecision):
         return None
-    return f"--precision {v} is a chip peak precision (compute, carbon); {whose[enum.__name__]} are {', '.join(values(enum))}"
+    return f"--precision {v} is a chip peak precision (compute, carbon); {whose[enum]} are {', '.join(values(enum))}"
 
 
 def by_suffix(path: Any, enum: type[E], default: E) -> E:
