@@ -391,7 +391,8 @@ FORMULAS: dict[str, Formula] = {
     "aten::binary_cross_entropy": _per_element(8, True), "aten::binary_cross_entropy_with_logits": _per_element(9, True),
 }
 
-ELEMENTWISE = """add sub rsub mul div polar true_divide floor_divide remainder fmod neg abs pow sqrt rsqrt exp exp2 expm1
+# add sub rsub mul div true_divide: COMPLEX_FLOPS registers them (1 FLOP per element on real operands)
+ELEMENTWISE = """polar floor_divide remainder fmod neg abs pow sqrt rsqrt exp exp2 expm1
 log log2 log10 log1p sin cos tan tanh sinh cosh asin acos atan atan2 sigmoid relu relu6 gelu silu mish hardtanh
 hardswish hardsigmoid leaky_relu elu selu celu softplus softsign threshold clamp clamp_min clamp_max clip where
 maximum minimum reciprocal square erf erfc erfinv sign floor ceil round trunc frac lerp addcmul addcdiv outer ger
